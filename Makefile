@@ -1,0 +1,45 @@
+# photosync — two commands: `make serve` and `make test`. Everything else is set up by them.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: serve test bench lint fmt migration clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/photosync serve --demo --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	./tools/ensure-services.sh
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/mypy
+	$(BIN)/pytest -n 2 --dist loadgroup -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench tools
+	$(BIN)/ruff format src tests bench tools
+
+# Regenerate migration 0001 from the models (only until the first release ships).
+migration: $(STAMP)
+	$(BIN)/python tools/regen_initial_migration.py
+	$(BIN)/ruff format -q src/photosync/migrations
+
+clean:
+	rm -rf $(VENV) photosync-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from photosync.cli import main
+
+main()

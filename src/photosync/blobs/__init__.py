@@ -1,0 +1,6 @@
+"""Content-addressed blob storage for photo bytes (sha256 keys)."""
+
+from photosync.blobs.base import BlobNotFound, BlobStore, sha256_hex
+from photosync.blobs.filesystem import FilesystemBlobStore
+
+__all__ = ["BlobNotFound", "BlobStore", "FilesystemBlobStore", "sha256_hex"]

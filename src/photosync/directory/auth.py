@@ -1,0 +1,157 @@
+"""Who is calling: bearer tokens (verified on every request) or the portal's session cookie.
+
+Views depend on ``current_principal`` (401 when nobody) or ``optional_principal``; services
+decide what the principal may do (``Principal.may_read_photo_of`` / ``may_write_photo_of``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+
+from photosync.directory.interfaces import UserInfo
+from photosync.directory.services import DirectoryService
+from photosync.directory.tokens import DELEGATED_SCOPES, InvalidToken
+from photosync.web import ApiError
+
+SESSION_COOKIE = "photosync_session"
+CSRF_HEADER = "X-CSRF-Token"
+# SharePoint clients send the form digest in this header; we accept our CSRF token there too.
+DIGEST_HEADER = "X-RequestDigest"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+API_PREFIXES = ("/v1.0", "/_api")
+
+READ_ANY = frozenset({"User.Read.All", "ProfilePhoto.Read.All", "User.ReadBasic.All"})
+WRITE_ANY = frozenset({"User.ReadWrite.All", "ProfilePhoto.ReadWrite.All"})
+READ_OWN = frozenset({"User.Read", "User.ReadWrite"}) | READ_ANY | WRITE_ANY
+WRITE_OWN = frozenset({"User.ReadWrite"}) | WRITE_ANY
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Literal["user", "app"]
+    subject: str  # user id or client id
+    user: UserInfo | None
+    scopes: frozenset[str]  # delegated scopes (users) or application roles (apps)
+    session_id: str | None
+    via: Literal["bearer", "cookie"]
+    csrf_token: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return self.user.upn if self.user else f"app:{self.subject}"
+
+    @property
+    def user_id(self) -> str | None:
+        return self.user.id if self.user else None
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.user and self.user.is_admin)
+
+    def is_self(self, user_id: str) -> bool:
+        return self.user is not None and self.user.id == user_id
+
+    def may_read_photo_of(self, user_id: str) -> bool:
+        if self.is_self(user_id):
+            return bool(self.scopes & READ_OWN)
+        return self.is_admin or bool(self.scopes & (READ_ANY | WRITE_ANY))
+
+    def may_write_photo_of(self, user_id: str) -> bool:
+        if self.is_admin and self.kind == "user":
+            return True
+        if self.is_self(user_id):
+            return bool(self.scopes & WRITE_OWN)
+        # Delegated users never get *.All write scopes from our token endpoint; apps may.
+        return self.kind == "app" and bool(self.scopes & WRITE_ANY)
+
+
+def sign_session_id(key: str, session_id: str) -> str:
+    mac = hmac.new(key.encode(), f"session:{session_id}".encode(), hashlib.sha256).digest()
+    return f"{session_id}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def unsign_session_id(key: str, value: str) -> str | None:
+    session_id, _, _ = value.partition(".")
+    if session_id and hmac.compare_digest(sign_session_id(key, session_id), value):
+        return session_id
+    return None
+
+
+def directory_service(request: Request) -> DirectoryService:
+    service: DirectoryService = request.app.state.directory
+    return service
+
+
+def _from_bearer(directory: DirectoryService, token: str) -> Principal:
+    try:
+        claims = directory.tokens.verify(token, directory.ctx.clock())
+    except InvalidToken as exc:
+        raise ApiError(
+            401,
+            "InvalidAuthenticationToken",
+            f"Access token validation failure: {exc}.",
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from exc
+    if claims.kind == "app":
+        if not directory.app_exists(claims.subject):
+            raise ApiError(401, "InvalidAuthenticationToken", "The application no longer exists.")
+        return Principal("app", claims.subject, None, claims.roles, None, "bearer")
+    user = directory.get_user(claims.subject)
+    if user is None:
+        raise ApiError(401, "InvalidAuthenticationToken", "The user no longer exists.")
+    return Principal("user", user.id, user, claims.scopes, claims.session_id, "bearer")
+
+
+def _from_cookie(directory: DirectoryService, request: Request, value: str) -> Principal | None:
+    session_id = unsign_session_id(directory.ctx.settings.signing_key, value)
+    session = directory.get_session(session_id) if session_id else None
+    user = directory.get_user(session.user_id) if session else None
+    if session is None or user is None:
+        return None
+    # Portal forms check their own hidden field; API calls made with the cookie must carry the
+    # token in a header, which a cross-site form cannot set.
+    if request.method not in SAFE_METHODS and request.url.path.startswith(API_PREFIXES):
+        sent = request.headers.get(CSRF_HEADER) or request.headers.get(DIGEST_HEADER) or ""
+        if not hmac.compare_digest(sent, session.csrf_token):
+            raise ApiError(403, "Forbidden", "Missing or wrong CSRF token for a cookie request.")
+    return Principal(
+        "user", user.id, user, frozenset(DELEGATED_SCOPES), session.id, "cookie", session.csrf_token
+    )
+
+
+def optional_principal(
+    request: Request, directory: Annotated[DirectoryService, Depends(directory_service)]
+) -> Principal | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if header:
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "InvalidAuthenticationToken", "Expected a Bearer access token.")
+        return _from_bearer(directory, token.strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return _from_cookie(directory, request, cookie)
+    return None
+
+
+def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise ApiError(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token is empty.",
+            {"WWW-Authenticate": 'Bearer realm="photosync"'},
+        )
+    return principal
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

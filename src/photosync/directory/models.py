@@ -1,0 +1,58 @@
+"""Directory tables: users (with the small thumbnailPhoto), registered apps, sign-in sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from photosync.db import Base, UTCDateTime, new_id, utcnow
+
+THUMBNAIL_PHOTO_MAX_BYTES = 102_400
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # The UPN as typed, and its lower-cased form, which is what uniqueness and look-ups use.
+    upn: Mapped[str] = mapped_column(String(320))
+    upn_key: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    mail: Mapped[str | None] = mapped_column(String(320), index=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_mailbox: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    thumbnail_photo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class App(Base):
+    """A registered application (client credentials), with application roles."""
+
+    __tablename__ = "apps"
+
+    client_id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(256))
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SignInSession(Base):
+    """One sign-in: a portal cookie or a password-grant token. Sync policy keys on its id."""
+
+    __tablename__ = "sign_in_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "portal" | "token"
+    csrf_token: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,259 @@
+"""Directory services: users, apps, passwords, sign-in with lock-out, sessions, thumbnailPhoto."""
+
+from __future__ import annotations
+
+import io
+import secrets
+from datetime import timedelta
+
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from photosync import audit
+from photosync.context import Context
+from photosync.directory.interfaces import UserInfo
+from photosync.directory.models import THUMBNAIL_PHOTO_MAX_BYTES, App, SignInSession, User
+from photosync.directory.passwords import hash_password, verify_password
+from photosync.directory.tokens import APP_ROLES, DELEGATED_SCOPES, TokenIssuer
+
+# After this many wrong passwords in a row, each further failure locks the account for
+# twice as long as the last, from 30 s up to 15 min. A right password resets the count.
+FREE_FAILURES = 5
+FIRST_LOCK = timedelta(seconds=30)
+MAX_LOCK = timedelta(minutes=15)
+
+
+class DirectoryError(ValueError):
+    pass
+
+
+class SignInFailed(Exception):
+    """One message for every cause, so that sign-in does not reveal which accounts exist."""
+
+    message = "That user name and password did not match, or the account is locked for now."
+
+
+def _info(user: User) -> UserInfo:
+    return UserInfo(
+        id=user.id,
+        upn=user.upn,
+        display_name=user.display_name,
+        mail=user.mail,
+        is_admin=user.is_admin,
+        has_mailbox=user.has_mailbox,
+    )
+
+
+def _find(session: Session, id_or_upn: str) -> User | None:
+    key = id_or_upn.strip().lower()
+    return session.scalars(
+        select(User).where(or_(User.id == id_or_upn.strip(), User.upn_key == key))
+    ).first()
+
+
+class DirectoryService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        self.tokens = TokenIssuer(
+            key=settings.signing_key,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            lifetime=timedelta(seconds=settings.token_lifetime_seconds),
+        )
+
+    # --- users -----------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        upn: str,
+        display_name: str,
+        *,
+        password: str | None = None,
+        is_admin: bool = False,
+        has_mailbox: bool = True,
+        mail: str | None = None,
+        actor: str = "system",
+    ) -> UserInfo:
+        upn = upn.strip()
+        if "@" not in upn or upn.startswith("@") or upn.endswith("@") or " " in upn:
+            raise DirectoryError(f"{upn!r} is not a user principal name like name@example.com")
+        with self.ctx.db.write_session() as session:
+            if _find(session, upn) is not None:
+                raise DirectoryError(f"a user {upn} already exists")
+            user = User(
+                upn=upn,
+                upn_key=upn.lower(),
+                display_name=display_name.strip() or upn,
+                mail=mail or upn,
+                is_admin=is_admin,
+                has_mailbox=has_mailbox,
+                password_hash=hash_password(password) if password else None,
+                created_at=self.ctx.clock(),
+            )
+            session.add(user)
+            session.flush()
+            audit.record(session, actor=actor, action="user.added", subject_user_id=user.id)
+            return _info(user)
+
+    def get_user(self, id_or_upn: str) -> UserInfo | None:
+        with self.ctx.db.session() as session:
+            user = _find(session, id_or_upn)
+            return _info(user) if user else None
+
+    def list_users(self, search: str = "") -> list[UserInfo]:
+        with self.ctx.db.session() as session:
+            query = select(User).order_by(func.lower(User.display_name), User.upn_key)
+            if search.strip():
+                like = f"%{search.strip().lower()}%"
+                query = query.where(
+                    or_(func.lower(User.display_name).like(like), User.upn_key.like(like))
+                )
+            return [_info(u) for u in session.scalars(query)]
+
+    def set_password(self, id_or_upn: str, password: str) -> None:
+        with self.ctx.db.write_session() as session:
+            user = self._require(session, id_or_upn)
+            user.password_hash = hash_password(password)
+            user.failed_sign_ins = 0
+            user.locked_until = None
+
+    # --- sign-in ---------------------------------------------------------------------------
+
+    def authenticate(self, upn: str, password: str) -> UserInfo:
+        """The user if the password is right and the account not locked; else SignInFailed."""
+        now = self.ctx.clock()
+        with self.ctx.db.write_session() as session:
+            user = _find(session, upn)
+            if user is None or user.password_hash is None:
+                verify_password(None, password)  # same cost as a real check
+                raise SignInFailed
+            if user.locked_until is not None and user.locked_until > now:
+                raise SignInFailed
+            ok = verify_password(user.password_hash, password)
+            if ok:
+                user.failed_sign_ins = 0
+                user.locked_until = None
+            else:
+                # Counted in this committed transaction, then refused after it.
+                user.failed_sign_ins += 1
+                over = user.failed_sign_ins - FREE_FAILURES
+                if over >= 0:
+                    user.locked_until = now + min(FIRST_LOCK * (2**over), MAX_LOCK)
+                audit.record(
+                    session, actor=user.upn, action="signin.failed", subject_user_id=user.id
+                )
+            info = _info(user)
+        if not ok:
+            raise SignInFailed
+        return info
+
+    def start_session(self, user_id: str, kind: str) -> SignInSession:
+        """A new sign-in session; its id is what the sync policy calls "a new session"."""
+        now = self.ctx.clock()
+        with self.ctx.db.write_session() as session:
+            row = SignInSession(
+                user_id=user_id,
+                kind=kind,
+                csrf_token=secrets.token_urlsafe(32),
+                created_at=now,
+                expires_at=now + timedelta(seconds=self.ctx.settings.session_lifetime_seconds),
+            )
+            session.add(row)
+            audit.record(session, actor=user_id, action=f"signin.{kind}", subject_user_id=user_id)
+            return row
+
+    def get_session(self, session_id: str) -> SignInSession | None:
+        """The session if it exists, is not revoked and has not expired."""
+        now = self.ctx.clock()
+        with self.ctx.db.session() as session:
+            row = session.get(SignInSession, session_id)
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
+                return None
+            return row
+
+    def end_session(self, session_id: str) -> None:
+        with self.ctx.db.write_session() as session:
+            row = session.get(SignInSession, session_id)
+            if row is not None and row.revoked_at is None:
+                row.revoked_at = self.ctx.clock()
+
+    def password_token(self, upn: str, password: str) -> str:
+        """OAuth2 password grant: each sign-in is a new session id carried in the token."""
+        user = self.authenticate(upn, password)
+        sid = self.start_session(user.id, "token").id
+        return self.tokens.issue_user_token(
+            user.id, user.upn, sid, DELEGATED_SCOPES, self.ctx.clock()
+        )
+
+    # --- apps ------------------------------------------------------------------------------
+
+    def add_app(self, name: str, roles: list[str], actor: str = "system") -> tuple[str, str]:
+        unknown = sorted(set(roles) - set(APP_ROLES))
+        if unknown:
+            raise DirectoryError(
+                f"unknown role(s) {', '.join(unknown)}; known roles: {', '.join(APP_ROLES)}"
+            )
+        secret = secrets.token_urlsafe(32)
+        with self.ctx.db.write_session() as session:
+            app = App(name=name, secret_hash=hash_password(secret), roles=sorted(set(roles)))
+            session.add(app)
+            session.flush()
+            audit.record(session, actor=actor, action="app.added", name=name, roles=app.roles)
+            return app.client_id, secret
+
+    def app_token(self, client_id: str, client_secret: str) -> str | None:
+        with self.ctx.db.session() as session:
+            app = session.get(App, client_id.strip())
+            ok = verify_password(app.secret_hash if app else None, client_secret)
+            if app is None or not ok:
+                return None
+            return self.tokens.issue_app_token(app.client_id, app.roles, self.ctx.clock())
+
+    def app_exists(self, client_id: str) -> bool:
+        with self.ctx.db.session() as session:
+            return session.get(App, client_id) is not None
+
+    # --- thumbnailPhoto --------------------------------------------------------------------
+
+    def get_thumbnail(self, id_or_upn: str) -> bytes | None:
+        with self.ctx.db.session() as session:
+            user = self._require(session, id_or_upn)
+            return user.thumbnail_photo
+
+    def set_thumbnail(self, id_or_upn: str, jpeg: bytes | None, actor: str = "system") -> None:
+        """Set or clear the directory's small photo. It is never read by sites."""
+        if jpeg is not None:
+            _check_thumbnail(jpeg)
+        with self.ctx.db.write_session() as session:
+            user = self._require(session, id_or_upn)
+            user.thumbnail_photo = jpeg
+            audit.record(
+                session,
+                actor=actor,
+                action="directory.thumbnail." + ("set" if jpeg else "cleared"),
+                subject_user_id=user.id,
+                length=len(jpeg) if jpeg else 0,
+            )
+
+    def _require(self, session: Session, id_or_upn: str) -> User:
+        user = _find(session, id_or_upn)
+        if user is None:
+            raise DirectoryError(f"no user {id_or_upn}")
+        return user
+
+
+def _check_thumbnail(jpeg: bytes) -> None:
+    if len(jpeg) > THUMBNAIL_PHOTO_MAX_BYTES:
+        raise DirectoryError(
+            f"thumbnailPhoto is {len(jpeg):,} bytes; the directory allows at most "
+            f"{THUMBNAIL_PHOTO_MAX_BYTES:,}"
+        )
+    try:
+        with Image.open(io.BytesIO(jpeg)) as img:
+            if img.format != "JPEG":
+                raise DirectoryError("thumbnailPhoto must be a JPEG")
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DirectoryError("thumbnailPhoto is not a readable JPEG") from exc

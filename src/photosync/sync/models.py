@@ -1,0 +1,42 @@
+"""Sync tables: every check made (the diagnostic's and audit's raw material), and which sign-in
+sessions already had their check."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from photosync.db import Base, UTCDateTime, new_id, utcnow
+
+
+class SyncCheck(Base):
+    __tablename__ = "sync_checks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    trigger: Mapped[str] = mapped_column(String(32))  # "user-action", "admin", "automatic", ...
+    reason: Mapped[str] = mapped_column(String(64))  # why the policy said yes
+    session_id: Mapped[str | None] = mapped_column(String(36))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    # "updated" | "unchanged" | "placeholder" | "error" | "not-editable"
+    result: Mapped[str] = mapped_column(String(32))
+    from_etag: Mapped[str | None] = mapped_column(String(16))
+    to_etag: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SessionCheck(Base):
+    """A sign-in session that already had its own-Large check (a new session always gets one)."""
+
+    __tablename__ = "session_checks"
+
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

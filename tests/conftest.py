@@ -1,0 +1,290 @@
+"""Shared fixtures: a real database (SQLite file or the machine's PostgreSQL), a movable clock,
+the ASGI app, users and tokens, and the real server process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from photosync.app import app_for
+from photosync.context import Context
+from photosync.db import Database
+from photosync.directory.interfaces import UserInfo
+from photosync.models import metadata
+from photosync.services import Services, build_services
+from photosync.settings import Settings
+
+PG_ADMIN_URL = os.environ.get(
+    "PHOTOSYNC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEST_KEY = "test-signing-key-not-a-secret-0123456789abcdef"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+class MovableClock:
+    """The injectable clock: tests move time instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating per test would be slow)."""
+    path = tmp_path_factory.mktemp("template") / "photosync.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> Iterator[str]:
+    """A database of our own on the machine's PostgreSQL, migrated once per test worker."""
+    name = f"photosync_test_{worker_id}_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    url = f"{base}/{name}"
+    db = Database(url)
+    db.upgrade()
+    db.dispose()
+    yield url
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def worker_id(request: pytest.FixtureRequest) -> str:
+    # pytest-xdist provides this fixture; without xdist there is one worker.
+    return str(getattr(request.config, "workerinput", {}).get("workerid", "main"))
+
+
+def _truncate_all(url: str) -> None:
+    db = Database(url)
+    tables = ", ".join(f'"{t.name}"' for t in reversed(metadata.sorted_tables))
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    db.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "photosync.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    _truncate_all(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """For tests that need only the embedded default (browser, CLI)."""
+    path = tmp_path / "photosync.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:
+    return Settings(data_dir=data_dir, database_url=database_url, secret_key=TEST_KEY, **overrides)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path / "data", database_url)
+
+
+@pytest.fixture
+def ctx(settings: Settings, clock: MovableClock) -> Iterator[Context]:
+    context = Context.from_settings(settings, clock=clock)
+    yield context
+    context.db.dispose()
+
+
+@pytest.fixture
+def services(ctx: Context) -> Services:
+    return build_services(ctx)
+
+
+@pytest.fixture
+def app(services: Services) -> FastAPI:
+    return app_for(services)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+# --- people and tokens -------------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_user(services: Services) -> Callable[..., UserInfo]:
+    def make(
+        upn: str, name: str | None = None, *, admin: bool = False, mailbox: bool = True
+    ) -> UserInfo:
+        return services.directory.add_user(
+            upn,
+            name or upn.split("@")[0].title(),
+            password=PASSWORD,
+            is_admin=admin,
+            has_mailbox=mailbox,
+        )
+
+    return make
+
+
+def password_token(client: TestClient | httpx.Client, upn: str, password: str = PASSWORD) -> str:
+    r = client.post(
+        "/oauth2/v2.0/token",
+        data={"grant_type": "password", "username": upn, "password": password},
+    )
+    assert r.status_code == 200, r.text
+    token: str = r.json()["access_token"]
+    return token
+
+
+@pytest.fixture
+def user_token(client: TestClient) -> Callable[[str], str]:
+    return lambda upn: password_token(client, upn)
+
+
+@pytest.fixture
+def app_token(client: TestClient, services: Services) -> Callable[..., str]:
+    def make(*roles: str) -> str:
+        client_id, secret = services.directory.add_app("test app", list(roles))
+        r = client.post(
+            "/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        )
+        assert r.status_code == 200, r.text
+        token: str = r.json()["access_token"]
+        return token
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- the real server process -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+
+    def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the photosync CLI against this server's data folder."""
+        return subprocess.run(
+            [sys.executable, "-m", "photosync", *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+def start_server(
+    data_dir: Path, *extra: str, env_extra: dict[str, str] | None = None
+) -> LiveServer:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PHOTOSYNC_DATA_DIR": str(data_dir),
+        "PHOTOSYNC_SECRET_KEY": TEST_KEY,
+        "PHOTOSYNC_LOG_LEVEL": "warning",
+        **(env_extra or {}),
+    }
+    log = open(data_dir.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - lives with the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "photosync", "serve", "--port", str(port), *extra],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited: {(data_dir.parent / f'server-{port}.log').read_text()}"
+            )
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return LiveServer(url, data_dir, process, env)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start within 60 s")
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The real `photosync serve` process on a free port, on a fresh embedded data folder."""
+    data = tmp_path / "server-data"
+    data.mkdir()
+    server = start_server(data)
+    yield server
+    stop_server(server)
