@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: serve test bench lint fmt migration clean
+.PHONY: serve test bench lint fmt docs migration clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,9 @@ lint: $(STAMP)
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench tools
 	$(BIN)/ruff format src tests bench tools
+
+docs: $(STAMP)
+	$(BIN)/python tools/gen_cli_docs.py
 
 # Regenerate migration 0001 from the models (only until the first release ships).
 migration: $(STAMP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import jwt
 from fastapi.testclient import TestClient
 
@@ -11,6 +12,8 @@ from photosync.services import Services
 from tests.conftest import PASSWORD, TEST_KEY, MovableClock, bearer, password_token
 
 TOKEN = "/oauth2/v2.0/token"
+# The test clock is fixed in the past, so decode here without PyJWT's wall-clock expiry check.
+AT_TEST_CLOCK = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
 
 
 def test_password_grant_issues_a_verifiable_user_token(
@@ -27,7 +30,11 @@ def test_password_grant_issues_a_verifiable_user_token(
     assert body["expires_in"] == 3600
     assert r.headers["cache-control"] == "no-store"
     claims = jwt.decode(
-        body["access_token"], TEST_KEY, algorithms=["HS256"], audience="api://photosync"
+        body["access_token"],
+        TEST_KEY,
+        algorithms=["HS256"],
+        audience="api://photosync",
+        options=AT_TEST_CLOCK,
     )
     assert claims["sub"] == alice.id
     assert claims["upn"] == "Alice@Example.org"
@@ -82,7 +89,11 @@ def test_client_credentials_carry_app_roles(client: TestClient, services: Servic
     )
     assert r.status_code == 200
     claims = jwt.decode(
-        r.json()["access_token"], TEST_KEY, algorithms=["HS256"], audience="api://photosync"
+        r.json()["access_token"],
+        TEST_KEY,
+        algorithms=["HS256"],
+        audience="api://photosync",
+        options=AT_TEST_CLOCK,
     )
     assert claims["roles"] == ["ProfilePhoto.ReadWrite.All"]
     assert claims["idtyp"] == "app"
@@ -115,7 +126,7 @@ def test_tokens_are_verified_on_every_request(
     url = "/v1.0/me/photo"
     # Forged: same claims, another key.
     claims = jwt.decode(token, options={"verify_signature": False})
-    forged = jwt.encode(claims, "someone-elses-key", algorithm="HS256")
+    forged = jwt.encode(claims, "someone-elses-key-of-at-least-32-bytes", algorithm="HS256")
     assert client.get(url, headers=bearer(forged)).status_code == 401
     # Wrong audience, signed with our key.
     other_aud = jwt.encode({**claims, "aud": "api://other"}, TEST_KEY, algorithm="HS256")
