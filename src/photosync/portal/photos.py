@@ -1,0 +1,79 @@
+"""The mailbox and sites as the portal uses them, and the versioned URLs of a user's photo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import quote
+
+from fastapi import Request
+
+from photosync.mailbox.interfaces import MailboxReader, MailboxWriter, PhotoInfo
+from photosync.sites.interfaces import ProfileStatus
+
+
+class PortalMailbox(MailboxReader, MailboxWriter, Protocol):
+    """The portal reads the current photo and runs the preview / save / cancel / delete flow."""
+
+
+class ProfileStatusSource(Protocol):
+    def profile_status(self, user_id: str) -> ProfileStatus | None: ...
+
+
+def mailbox_of(request: Request) -> PortalMailbox:
+    mailbox: PortalMailbox = request.app.state.mailbox
+    return mailbox
+
+
+def sites_of(request: Request) -> ProfileStatusSource:
+    sites: ProfileStatusSource = request.app.state.sites
+    return sites
+
+
+def best_size(info: PhotoInfo, want: int) -> int:
+    """The smallest offered size that is at least ``want`` px, or the master if none is."""
+    for size in info.sizes:
+        if size >= want:
+            return size
+    return info.master_size
+
+
+def graph_photo_url(info: PhotoInfo | None, want: int, owner: str = "me") -> str | None:
+    """A Graph URL that changes with every new photo version, so no cache ever shows an old one.
+
+    ``owner`` is ``me`` or ``users/{id}`` (the admin page shows other users' photos).
+    """
+    if info is None:
+        return None
+    size = best_size(info, want)
+    return f"/v1.0/{owner}/photos/{size}x{size}/$value?v={info.etag}"
+
+
+@dataclass(frozen=True)
+class Avatar:
+    """What a page needs to draw a person's mailbox photo, or their initials without one."""
+
+    user_id: str
+    name: str
+    src: str | None
+    src2x: str | None
+    size: int
+
+    @property
+    def srcset(self) -> str:
+        return f"{self.src2x} 2x" if self.src2x and self.src2x != self.src else ""
+
+
+def avatar(user_id: str, name: str, info: PhotoInfo | None, size: int, owner: str) -> Avatar:
+    return Avatar(
+        user_id,
+        name,
+        graph_photo_url(info, size, owner),
+        graph_photo_url(info, size * 2, owner),
+        size,
+    )
+
+
+def sites_photo_url(upn: str, size: str) -> str:
+    """``userphoto.aspx`` as SharePoint pages use it; the user's own ``L`` prompts the sync."""
+    return f"/_layouts/15/userphoto.aspx?size={size}&accountname={quote(upn, safe='@')}"

@@ -1,0 +1,113 @@
+"""Sign-in and sign-out. Each sign-in starts a new session id, which is what sync policy keys on."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from photosync.directory.services import SignInFailed
+from photosync.portal.rendering import render
+from photosync.portal.viewer import (
+    CSRF_FIELD,
+    OptionalViewer,
+    check_csrf,
+    clear_session_cookie,
+    directory_of,
+    safe_next,
+    session_id_from,
+    set_session_cookie,
+    set_signin_cookie,
+    signin_form_token,
+    signin_nonce,
+    signin_token_ok,
+)
+
+router = APIRouter(include_in_schema=False)
+
+FORM_EXPIRED = "The sign-in form expired. Please sign in again."
+MISSING = "Enter your user name and password."
+
+
+def _signin_page(
+    request: Request,
+    *,
+    next_path: str,
+    username: str = "",
+    error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    nonce = signin_nonce(request)
+    response = render(
+        request,
+        "signin.html",
+        viewer=None,
+        status=status,
+        title="Sign in",
+        form_token=signin_form_token(request, nonce),
+        next_path=next_path,
+        username=username,
+        error=error,
+        notice=notice,
+    )
+    set_signin_cookie(request, response, nonce)
+    return response
+
+
+@router.get("/signin")
+def signin_form(request: Request, viewer: OptionalViewer, next: str = "") -> Response:
+    target = safe_next(next)
+    if viewer is not None:
+        return RedirectResponse(target, status_code=303)
+    notice = "You signed out." if request.query_params.get("signedout") else None
+    return _signin_page(request, next_path=target, notice=notice)
+
+
+@router.post("/signin")
+def signin_submit(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+    next_path: Annotated[str, Form(alias="next")] = "",
+) -> Response:
+    target = safe_next(next_path)
+    username = username.strip()[:320]
+    if not signin_token_ok(request, csrf_token):
+        return _signin_page(
+            request, next_path=target, username=username, error=FORM_EXPIRED, status=403
+        )
+    if not username or not password:
+        return _signin_page(request, next_path=target, username=username, error=MISSING, status=400)
+    directory = directory_of(request)
+    try:
+        # The service counts failures and locks the account; every refusal reads the same,
+        # so the page never tells which accounts exist or are locked.
+        user = directory.authenticate(username, password[:1024])
+    except SignInFailed:
+        return _signin_page(
+            request, next_path=target, username=username, error=SignInFailed.message, status=400
+        )
+    old = session_id_from(request)
+    if old is not None:
+        directory.end_session(old)
+    session = directory.start_session(user.id, "portal")
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(request, response, session.id)
+    return response
+
+
+@router.post("/signout")
+def signout(
+    request: Request,
+    viewer: OptionalViewer,
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+) -> Response:
+    if viewer is not None:
+        check_csrf(viewer, csrf_token)
+        directory_of(request).end_session(viewer.session_id)
+    response = RedirectResponse("/signin?signedout=1", status_code=303)
+    clear_session_cookie(request, response)
+    return response

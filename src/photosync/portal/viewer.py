@@ -1,0 +1,194 @@
+"""Who is looking at a portal page: the session cookie, its CSRF token, and safe redirects.
+
+Portal pages read the session cookie only. A bearer token is for API clients; a page a browser
+renders has no use for one, and accepting it would let a page skip the CSRF token of its forms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from photosync.directory.auth import SESSION_COOKIE, sign_session_id, unsign_session_id
+from photosync.directory.interfaces import UserInfo
+from photosync.directory.services import DirectoryService
+from photosync.web import ApiError
+
+# The sign-in form needs CSRF protection before any session exists (login CSRF would sign a
+# victim into the attacker's account): a random value in a cookie, and its HMAC in the form.
+SIGNIN_COOKIE = "photosync_signin"
+SIGNIN_COOKIE_MAX_AGE = 3600
+CSRF_FIELD = "csrf_token"
+CSRF_MESSAGE = (
+    "This form expired or was sent from another site, so nothing was changed. "
+    "Go back, reload the page and try again."
+)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user: UserInfo
+    session_id: str
+    csrf_token: str
+
+
+class NeedsSignIn(Exception):
+    """Raised by page dependencies; answered with a redirect to the sign-in page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def directory_of(request: Request) -> DirectoryService:
+    directory: DirectoryService = request.app.state.directory
+    return directory
+
+
+def signing_key(request: Request) -> str:
+    return directory_of(request).ctx.settings.signing_key
+
+
+def session_id_from(request: Request) -> str | None:
+    value = request.cookies.get(SESSION_COOKIE)
+    return unsign_session_id(signing_key(request), value) if value else None
+
+
+def optional_viewer(request: Request) -> Viewer | None:
+    """The signed-in user of this browser, or None (no cookie, bad signature, ended session)."""
+    session_id = session_id_from(request)
+    if session_id is None:
+        return None
+    directory = directory_of(request)
+    session = directory.get_session(session_id)
+    if session is None:
+        return None
+    user = directory.get_user(session.user_id)
+    if user is None:
+        return None
+    return Viewer(user, session.id, session.csrf_token)
+
+
+def required_viewer(
+    request: Request, viewer: Annotated[Viewer | None, Depends(optional_viewer)]
+) -> Viewer:
+    if viewer is None:
+        # After a POST the form's data is gone, so come back to the page, not the action.
+        if request.method == "GET":
+            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        else:
+            path = "/"
+        raise NeedsSignIn(path)
+    return viewer
+
+
+def admin_viewer(viewer: Annotated[Viewer, Depends(required_viewer)]) -> Viewer:
+    if not viewer.user.is_admin:
+        raise ApiError(403, "Forbidden", "This page is for administrators only.")
+    return viewer
+
+
+OptionalViewer = Annotated[Viewer | None, Depends(optional_viewer)]
+RequiredViewer = Annotated[Viewer, Depends(required_viewer)]
+AdminViewer = Annotated[Viewer, Depends(admin_viewer)]
+
+
+def check_csrf(viewer: Viewer, sent: str | None) -> None:
+    """Every state-changing form carries the session's token; a cross-site form cannot know it."""
+    if not sent or not hmac.compare_digest(sent.encode(), viewer.csrf_token.encode()):
+        raise ApiError(403, "Forbidden", CSRF_MESSAGE)
+
+
+# --- sign-in form token (before a session exists) ------------------------------------------
+
+
+def _signin_mac(key: str, nonce: str) -> str:
+    return hmac.new(key.encode(), f"signin-form:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def signin_nonce(request: Request) -> str:
+    """The browser's sign-in nonce if it sent a well-formed one, else a new one."""
+    nonce = request.cookies.get(SIGNIN_COOKIE, "")
+    if len(nonce) == 43 and nonce.replace("-", "").replace("_", "").isalnum():
+        return nonce
+    return secrets.token_urlsafe(32)
+
+
+def signin_form_token(request: Request, nonce: str) -> str:
+    return _signin_mac(signing_key(request), nonce)
+
+
+def signin_token_ok(request: Request, sent: str | None) -> bool:
+    nonce = request.cookies.get(SIGNIN_COOKIE)
+    if not nonce or not sent:
+        return False
+    return hmac.compare_digest(sent.encode(), _signin_mac(signing_key(request), nonce).encode())
+
+
+# --- cookies ---------------------------------------------------------------------------------
+
+
+def is_https(request: Request) -> bool:
+    # uvicorn rewrites the scheme from X-Forwarded-Proto only for trusted proxies; a deployment
+    # behind another proxy still says so in the header, and a Secure cookie there is harmless.
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
+
+
+def set_session_cookie(request: Request, response: Response, session_id: str) -> None:
+    # No Max-Age: the cookie ends with the browser session, like a private window's; the
+    # server-side session expires on its own clock anyway.
+    response.set_cookie(
+        SESSION_COOKIE,
+        sign_session_id(signing_key(request), session_id),
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request),
+        path="/",
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=is_https(request)
+    )
+
+
+def set_signin_cookie(request: Request, response: Response, nonce: str) -> None:
+    response.set_cookie(
+        SIGNIN_COOKIE,
+        nonce,
+        max_age=SIGNIN_COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request),
+        path="/signin",
+    )
+
+
+# --- redirects -------------------------------------------------------------------------------
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """``value`` if it is a path on this site, else ``default`` (no open redirects)."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return default
+    if any(ord(c) < 0x20 or c == "\\" for c in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return default
+    return value
+
+
+def signin_url(next_path: str) -> str:
+    if next_path in ("", "/"):
+        return "/signin"
+    return f"/signin?next={quote(next_path, safe='/')}"
