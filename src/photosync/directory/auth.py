@@ -25,6 +25,9 @@ CSRF_HEADER = "X-CSRF-Token"
 DIGEST_HEADER = "X-RequestDigest"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_PREFIXES = ("/v1.0", "/_api")
+# SharePoint clients POST here to *get* the digest they must send; it changes nothing and its
+# answer cannot be read cross-site, so it cannot require the digest itself.
+DIGEST_ENDPOINT = "/_api/contextinfo"
 
 READ_ANY = frozenset({"User.Read.All", "ProfilePhoto.Read.All", "User.ReadBasic.All"})
 WRITE_ANY = frozenset({"User.ReadWrite.All", "ProfilePhoto.ReadWrite.All"})
@@ -116,7 +119,12 @@ def _from_cookie(directory: DirectoryService, request: Request, value: str) -> P
         return None
     # Portal forms check their own hidden field; API calls made with the cookie must carry the
     # token in a header, which a cross-site form cannot set.
-    if request.method not in SAFE_METHODS and request.url.path.startswith(API_PREFIXES):
+    path = request.url.path
+    if (
+        request.method not in SAFE_METHODS
+        and path.startswith(API_PREFIXES)
+        and path.lower() != DIGEST_ENDPOINT
+    ):
         sent = request.headers.get(CSRF_HEADER) or request.headers.get(DIGEST_HEADER) or ""
         if not hmac.compare_digest(sent, session.csrf_token):
             raise ApiError(403, "Forbidden", "Missing or wrong CSRF token for a cookie request.")

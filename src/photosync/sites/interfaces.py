@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+
+from photosync.directory.interfaces import UserInfo
 
 SizeCode = Literal["S", "M", "L"]
 LIBRARY_FOLDER = "/User Photos/Profile Pictures"
@@ -40,5 +43,31 @@ class ProfileStatus:
     source_etag: str | None
     exchange_sync_state: int
     last_check_at: datetime | None
-    last_result: str | None  # "updated" | "unchanged" | "placeholder" | "error" | "not-editable"
+    # "updated" | "unchanged" | "placeholder" | "no-photo" | "no-mailbox" | "error" | "not-editable"
+    last_result: str | None
     last_error: str | None
+    # Whether users may edit the Picture property (tenant setting); off means no mailbox sync.
+    picture_editable: bool = True
+
+
+# The sizes SharePoint names S, M and L; L comes from settings.large_thumbnail_size.
+SMALL_SIZE = 48
+MEDIUM_SIZE = 72
+SIZE_CODES: tuple[SizeCode, ...] = ("S", "M", "L")
+
+
+def size_code(value: str | None) -> SizeCode | None:
+    """``S``/``M``/``L`` in any case (userphoto.aspx is case-insensitive); None if not one."""
+    code = (value or "S").strip().upper()
+    if code == "S":
+        return "S"
+    if code == "M":
+        return "M"
+    if code == "L":
+        return "L"
+    return None
+
+
+# Called by sites when a signed-in user asks for their own Large picture, before it is served
+# (sync registers itself here, so that sites never imports sync): (user, session_id, actor).
+OwnLargeHook = Callable[[UserInfo, str | None, str], object]

@@ -32,6 +32,8 @@ class Profile(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The last check's result (see ProfileStatus.last_result), for the portal and diagnostics.
+    last_result: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -48,7 +50,7 @@ class ProfileProperty(Base):
 
 
 class LibraryFile(Base):
-    """A file in the "User Photos" library, e.g. ``/User Photos/Profile Pictures/a_b_com_LThumb.jpg``."""
+    """A file in the "User Photos" library: ``/User Photos/Profile Pictures/a_b_com_LThumb.jpg``."""
 
     __tablename__ = "library_files"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from photosync.db import Base, UTCDateTime, new_id, utcnow
@@ -13,6 +13,8 @@ from photosync.db import Base, UTCDateTime, new_id, utcnow
 
 class SyncCheck(Base):
     __tablename__ = "sync_checks"
+    # The policy asks "what was this user's latest check?" on every own-Large request.
+    __table_args__ = (Index("ix_sync_checks_user_started", "user_id", "started_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(
@@ -40,3 +42,22 @@ class SessionCheck(Base):
         String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SyncState(Base):
+    """Each user's check history in one row: what the policy reads on every own-Large request.
+
+    Kept next to the SyncCheck log (same transaction) so the policy needs one primary-key read,
+    and so "the latest check" never depends on two checks having different clock readings.
+    """
+
+    __tablename__ = "sync_states"
+
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_result: Mapped[str | None] = mapped_column(String(32))
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

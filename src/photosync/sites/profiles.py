@@ -1,0 +1,152 @@
+"""Profile rows and what a profile says about a person (PeopleManager's PersonProperties).
+
+Profiles are created lazily: every directory user has one as soon as anything reads or writes
+it, so no job has to create profiles when users are added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from photosync.directory.interfaces import UserInfo
+from photosync.sites.interfaces import account_slug, claims_name, thumbnail_path
+from photosync.sites.models import PLACEHOLDER, Profile, ProfileProperty, TenantSetting
+
+PICTURE_EDITABLE_KEY = "users_may_edit_picture"
+
+# Properties that sites computes from the directory or from the picture; SetSingleValue-
+# ProfileProperty refuses them (the picture changes through SetMyProfilePicture or the mailbox).
+COMPUTED = frozenset(
+    {
+        "AccountName",
+        "UserName",
+        "UserProfile_GUID",
+        "PreferredName",
+        "WorkEmail",
+        "PersonalSpace",
+        "PictureURL",
+        "SPS-PicturePlaceholderState",
+        "SPS-PictureExchangeSyncState",
+        "SPS-PictureTimestamp",
+    }
+)
+MAX_PROPERTY_VALUE = 4000
+
+
+@dataclass(frozen=True)
+class PersonView:
+    """PeopleManager's PersonProperties of one user, independent of the JSON flavour."""
+
+    account_name: str
+    display_name: str
+    email: str
+    picture_url: str | None  # None while the placeholder is shown (as SharePoint does)
+    personal_url: str
+    user_url: str
+    title: str
+    properties: tuple[tuple[str, str], ...]  # UserProfileProperties, in a stable order
+
+
+def ensure_profile(session: Session, user_id: str, *, lock: bool = False) -> Profile:
+    """The user's profile row, inserted if missing (safe when two requests race to create it)."""
+    profile = session.get(Profile, user_id, with_for_update=lock or None)
+    if profile is not None:
+        return profile
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(Profile)
+        .values(user_id=user_id, placeholder_state=PLACEHOLDER, exchange_sync_state=0)
+        .on_conflict_do_nothing()
+    )
+    profile = session.get(Profile, user_id, with_for_update=lock or None)
+    assert profile is not None
+    return profile
+
+
+def next_timestamp(previous: str | None, now: datetime) -> str:
+    """A new SPS-PictureTimestamp: microseconds of ``now``, but always above the previous one.
+
+    It is the ``?t=`` of versioned (cached for a year) URLs, so two pictures must never share
+    one, even when the clock stands still (tests) or goes backwards (NTP).
+    """
+    value = int(now.timestamp() * 1_000_000)
+    if previous is not None and previous.isdigit():
+        value = max(value, int(previous) + 1)
+    return str(value)
+
+
+def picture_editable(session: Session) -> bool:
+    row = session.get(TenantSetting, PICTURE_EDITABLE_KEY)
+    return row is None or row.value != "0"
+
+
+def custom_properties(session: Session, user_id: str) -> dict[str, str]:
+    rows = session.execute(
+        select(ProfileProperty.name, ProfileProperty.value).where(
+            ProfileProperty.user_id == user_id
+        )
+    )
+    return {name: value for name, value in rows}
+
+
+def library_url(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + quote(path)
+
+
+def picture_url(base_url: str, upn: str, timestamp: str | None) -> str:
+    """The Medium thumbnail's URL, versioned with ``?t=`` so browsers may cache it for good."""
+    url = library_url(base_url, thumbnail_path(upn, "M"))
+    return f"{url}?t={timestamp}" if timestamp else url
+
+
+def exchange_sync_state(user: UserInfo, editable: bool) -> int:
+    """SPS-PictureExchangeSyncState: 1 while the picture is kept in sync from the mailbox."""
+    return 1 if (user.has_mailbox and editable) else 0
+
+
+def person_view(
+    user: UserInfo,
+    profile: Profile | None,
+    custom: dict[str, str],
+    *,
+    base_url: str,
+    editable: bool,
+) -> PersonView:
+    base = base_url.rstrip("/")
+    claims = claims_name(user.upn)
+    email = user.mail or user.upn
+    has_picture = profile is not None and profile.placeholder_state != PLACEHOLDER
+    timestamp = profile.picture_timestamp if profile else None
+    url = picture_url(base, user.upn, timestamp) if has_picture else None
+    personal = f"{base}/personal/{account_slug(user.upn)}/"
+    computed = {
+        "UserProfile_GUID": user.id,
+        "AccountName": claims,
+        "PreferredName": user.display_name,
+        "WorkEmail": email,
+        "UserName": user.upn,
+        "PersonalSpace": f"/personal/{account_slug(user.upn)}/",
+        "PictureURL": url or "",
+        "SPS-PicturePlaceholderState": "0" if has_picture else "1",
+        "SPS-PictureExchangeSyncState": str(exchange_sync_state(user, editable)),
+        "SPS-PictureTimestamp": timestamp or "",
+    }
+    extra = tuple(sorted((k, v) for k, v in custom.items() if k not in computed))
+    return PersonView(
+        account_name=claims,
+        display_name=user.display_name,
+        email=email,
+        picture_url=url,
+        personal_url=personal,
+        user_url=f"{base}/Person.aspx?accountname={quote(claims, safe='')}",
+        title=custom.get("Title", ""),
+        properties=(*computed.items(), *extra),
+    )

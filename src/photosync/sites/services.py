@@ -1,0 +1,385 @@
+"""Sites services: who may see and change which profile, pictures, properties, tenant settings.
+
+Routes parse and answer; everything here validates, authorises and writes. The sync role
+reaches sites through ``sync.targets.SitesProfileTarget``, which calls the ``*_picture`` and
+``record_check`` methods below, and learns about own-Large requests through ``set_own_large_hook``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import select
+
+from photosync import audit, imaging
+from photosync.context import Context
+from photosync.directory.auth import Principal
+from photosync.directory.interfaces import UserInfo
+from photosync.directory.services import DirectoryService
+from photosync.sites.errors import BadRequest, Forbidden, PictureRejected, UnknownUser
+from photosync.sites.interfaces import (
+    MEDIUM_SIZE,
+    SIZE_CODES,
+    SMALL_SIZE,
+    OwnLargeHook,
+    ProfileStatus,
+    SizeCode,
+    upn_from_account_name,
+)
+from photosync.sites.library import Library, Picture, Staged
+from photosync.sites.models import PLACEHOLDER, Profile, ProfileProperty, TenantSetting
+from photosync.sites.profiles import (
+    COMPUTED,
+    MAX_PROPERTY_VALUE,
+    PICTURE_EDITABLE_KEY,
+    PersonView,
+    custom_properties,
+    ensure_profile,
+    exchange_sync_state,
+    person_view,
+    picture_editable,
+)
+
+log = logging.getLogger(__name__)
+
+# SetMyProfilePicture: "Pictures in bmp, jpg and png formats and up to 5,000,000 bytes".
+UPLOAD_MAX_BYTES = 5_000_000
+UPLOAD_FORMATS = frozenset({"jpeg", "png", "bmp"})
+# Application roles that may read any profile, and those that may change any profile.
+APP_READ_ROLES = frozenset(
+    {
+        "Sites.Read.All",
+        "Sites.FullControl.All",
+        "User.Read.All",
+        "User.ReadWrite.All",
+        "ProfilePhoto.Read.All",
+        "ProfilePhoto.ReadWrite.All",
+    }
+)
+APP_WRITE_ROLES = frozenset({"Sites.FullControl.All", "User.ReadWrite.All"})
+OWN_WRITE_SCOPES = frozenset({"User.ReadWrite"})
+PROPERTY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,127}$")
+
+
+class SitesService:
+    def __init__(self, ctx: Context, directory: DirectoryService) -> None:
+        self.ctx = ctx
+        self.directory = directory
+        self.library = Library(ctx.blobs, self.thumbnail_sizes())
+        self._own_large_hook: OwnLargeHook | None = None
+
+    def thumbnail_sizes(self) -> dict[SizeCode, int]:
+        return {"S": SMALL_SIZE, "M": MEDIUM_SIZE, "L": self.ctx.settings.large_thumbnail_size}
+
+    # --- who may do what -------------------------------------------------------------------
+
+    def resolve(self, account_name: str) -> UserInfo:
+        """The user named by a UPN, a claims name (``i:0#.f|membership|…``) or a user id."""
+        name = upn_from_account_name(account_name)
+        user = self.directory.get_user(name) if name else None
+        if user is None:
+            raise UnknownUser(f"The user '{account_name}' does not exist.")
+        return user
+
+    def check_read(self, principal: Principal, account_name: str | None) -> UserInfo:
+        """The profile ``principal`` asks for (None = their own), if they may see it.
+
+        Every signed-in person may see everyone's profile and picture, as in SharePoint;
+        applications need a role that reads users or sites.
+        """
+        self.check_may_read(principal)
+        return self._target(principal, account_name)
+
+    def check_may_read(self, principal: Principal) -> None:
+        """Whether ``principal`` may see profiles and pictures at all."""
+        if principal.user is None and not principal.scopes & APP_READ_ROLES:
+            raise Forbidden("The application needs Sites.Read.All or User.Read.All.")
+
+    def check_write(self, principal: Principal, account_name: str | None) -> UserInfo:
+        """The profile ``principal`` wants to change (None = their own), if they may."""
+        user = self._target(principal, account_name)
+        if principal.is_self(user.id):
+            if principal.is_admin or principal.scopes & OWN_WRITE_SCOPES:
+                return user
+            raise Forbidden("The access token does not allow changing your profile.")
+        if principal.is_admin or (principal.kind == "app" and principal.scopes & APP_WRITE_ROLES):
+            return user
+        raise Forbidden(f"Only an administrator may change the profile of {user.upn}.")
+
+    def _target(self, principal: Principal, account_name: str | None) -> UserInfo:
+        own = principal.user
+        if account_name is None or not account_name.strip():
+            if own is None:
+                raise BadRequest("An application has no profile of its own; name the user.")
+            return own
+        if own is not None and upn_from_account_name(account_name).lower() == own.upn.lower():
+            return own
+        return self.resolve(account_name)
+
+    # --- pictures --------------------------------------------------------------------------
+
+    def set_own_large_hook(self, hook: OwnLargeHook | None) -> None:
+        """Who to tell about own-Large requests (the sync service; one at a time)."""
+        self._own_large_hook = hook
+
+    def own_large_requested(self, principal: Principal) -> None:
+        """A signed-in user asks for their own Large picture: the moment sync may check.
+
+        Runs before the picture is read, so the answer carries a picture the check just took.
+        A failing hook must not turn a picture request into an error: the old picture is served.
+        """
+        user, hook = principal.user, self._own_large_hook
+        if user is None or principal.kind != "user" or hook is None:
+            return
+        try:
+            hook(user, principal.session_id, principal.actor)
+        except Exception:
+            log.exception("own-Large hook failed for %s", user.upn)
+
+    def picture(self, user_id: str, code: SizeCode) -> Picture:
+        # A bare connection, not an ORM session: this is the hottest read of the role.
+        with self.ctx.db.engine.connect() as conn:
+            return self.library.read(conn, user_id, code)
+
+    def library_file(self, path: str) -> tuple[str, Picture] | None:
+        with self.ctx.db.engine.connect() as conn:
+            return self.library.read_path(conn, path)
+
+    def set_my_picture(self, principal: Principal, data: bytes) -> str:
+        """SetMyProfilePicture: the caller's own picture, straight into sites (no mailbox).
+
+        A later mailbox sync replaces it: the mailbox stays the source of truth for users who
+        have one. Returns the new SPS-PictureTimestamp.
+        """
+        if principal.user is None:
+            raise Forbidden("SetMyProfilePicture sets the caller's own picture; apps have none.")
+        user = self.check_write(principal, None)
+        if not principal.is_admin and not self.picture_editable():
+            raise Forbidden("Your organisation does not allow users to change their picture.")
+        if len(data) > UPLOAD_MAX_BYTES:
+            raise PictureRejected(
+                f"The picture is {len(data):,} bytes; at most {UPLOAD_MAX_BYTES:,} are allowed.",
+                413,
+            )
+        files = self.render_upload(data)
+        staged = self.stage_picture(files)
+        return self.show_picture(
+            user, staged, source="upload", source_etag=None, actor=principal.actor
+        )
+
+    def render_upload(self, data: bytes) -> dict[SizeCode, bytes]:
+        """S/M/L thumbnails of an uploaded BMP, JPEG or PNG (centre square)."""
+        sizes = self.thumbnail_sizes()
+        limits = imaging.Limits(
+            max_bytes=UPLOAD_MAX_BYTES,
+            max_pixels=self.ctx.settings.max_pixels,
+            max_frames=1,
+            allowed=UPLOAD_FORMATS,
+        )
+        try:
+            photo = imaging.process_upload(data, limits=limits, sizes=tuple(sizes.values()))
+            rendered = dict(photo.renditions)
+            missing = [size for size in sizes.values() if size not in rendered]
+            if missing:
+                # A picture smaller than Large: SharePoint still shows an L one, so upscale it
+                # from the whole square (not from the largest size that fitted).
+                whole = imaging.process_upload(data, limits=limits, sizes=(photo.side,))
+                rendered.update(imaging.render_square_sizes(whole.renditions[photo.side], missing))
+        except imaging.ImageRejected as exc:
+            raise PictureRejected(exc.message, exc.status) from exc
+        return {code: rendered[sizes[code]] for code in SIZE_CODES}
+
+    def stage_picture(self, files: Mapping[SizeCode, bytes]) -> Staged:
+        return self.library.stage(files)
+
+    def show_picture(
+        self,
+        user: UserInfo,
+        staged: Staged,
+        *,
+        source: str,
+        source_etag: str | None,
+        actor: str,
+        reason: str = "",
+        checked_at: datetime | None = None,
+        editable: bool | None = None,
+    ) -> str:
+        """Show staged thumbnails as the user's picture, in one transaction with its audit row.
+
+        ``editable``: the tenant setting if the caller just read it (saves a query).
+        """
+        now = self.ctx.clock()
+        with self.ctx.db.write_session() as session:
+            profile = ensure_profile(session, user.id, lock=True)
+            timestamp = self.library.show(
+                session, user, profile, staged, source=source, source_etag=source_etag, now=now
+            )
+            if editable is None:
+                editable = picture_editable(session)
+            profile.exchange_sync_state = exchange_sync_state(user, editable)
+            if checked_at is not None:
+                _checked(profile, "updated", None, checked_at)
+            audit.record(
+                session,
+                actor=actor,
+                action=f"sites.picture.{'synced' if source == 'mailbox' else 'uploaded'}",
+                subject_user_id=user.id,
+                source=source,
+                source_etag=source_etag,
+                timestamp=timestamp,
+                reason=reason,
+            )
+        return timestamp
+
+    def clear_picture(
+        self, user_id: str, *, actor: str, reason: str = "", checked_at: datetime | None = None
+    ) -> None:
+        """Back to the placeholder (the mailbox photo the picture came from was deleted)."""
+        now = self.ctx.clock()
+        with self.ctx.db.write_session() as session:
+            profile = ensure_profile(session, user_id, lock=True)
+            self.library.hide(session, user_id, profile, now=now)
+            if checked_at is not None:
+                _checked(profile, "placeholder", None, checked_at)
+            audit.record(
+                session,
+                actor=actor,
+                action="sites.picture.cleared",
+                subject_user_id=user_id,
+                reason=reason,
+            )
+
+    def record_check(
+        self, user: UserInfo, *, result: str, error: str | None, checked_at: datetime
+    ) -> None:
+        """Remember a check that changed no picture, for ``profile_status``."""
+        with self.ctx.db.write_session() as session:
+            profile = ensure_profile(session, user.id, lock=True)
+            profile.exchange_sync_state = exchange_sync_state(user, picture_editable(session))
+            _checked(profile, result, error, checked_at)
+
+    def picture_state(self, user_id: str) -> tuple[str | None, str | None, bool]:
+        """(picture_source, source_etag) of the user's picture, and the Picture setting."""
+        with self.ctx.db.session() as session:
+            row = session.execute(
+                select(Profile.picture_source, Profile.source_etag).where(
+                    Profile.user_id == user_id
+                )
+            ).first()
+            editable = picture_editable(session)
+        source, etag = row if row else (None, None)
+        return source, etag, editable
+
+    # --- properties ------------------------------------------------------------------------
+
+    def person(self, principal: Principal, account_name: str | None, base_url: str) -> PersonView:
+        """GetMyProperties (``account_name`` None) / GetPropertiesFor."""
+        user = self.check_read(principal, account_name)
+        base = self.ctx.settings.base_url or base_url
+        with self.ctx.db.session() as session:
+            profile = session.get(Profile, user.id)
+            custom = custom_properties(session, user.id)
+            editable = picture_editable(session)
+        if profile is None:
+            with self.ctx.db.write_session() as session:
+                profile = ensure_profile(session, user.id)
+        return person_view(user, profile, custom, base_url=base, editable=editable)
+
+    def set_property(self, principal: Principal, account_name: str, name: str, value: str) -> None:
+        """SetSingleValueProfileProperty: own profile, or any profile for admins and apps."""
+        user = self.check_write(principal, account_name)
+        name = name.strip()
+        if not PROPERTY_NAME.match(name):
+            raise BadRequest(f"'{name}' is not a valid profile property name.")
+        if name in COMPUTED:
+            raise BadRequest(
+                f"The property '{name}' is kept by photosync and cannot be set; "
+                "change the picture with SetMyProfilePicture or in the mailbox."
+            )
+        if len(value) > MAX_PROPERTY_VALUE:
+            raise BadRequest(f"A property value may have at most {MAX_PROPERTY_VALUE} characters.")
+        with self.ctx.db.write_session() as session:
+            ensure_profile(session, user.id)
+            row = session.get(ProfileProperty, (user.id, name))
+            if value == "" and row is not None:
+                session.delete(row)
+            elif row is None and value != "":
+                session.add(ProfileProperty(user_id=user.id, name=name, value=value))
+            elif row is not None:
+                row.value = value
+            audit.record(
+                session,
+                actor=principal.actor,
+                action="sites.property.set",
+                subject_user_id=user.id,
+                property=name,
+                length=len(value),
+            )
+
+    def profile_status(self, user_id: str) -> ProfileStatus:
+        """What sites shows for a user and what the last sync check did (portal, diagnostic).
+
+        A read: a user whose profile was never touched gets a fresh profile's status.
+        """
+        user = self._user(user_id)
+        with self.ctx.db.session() as session:
+            profile = session.get(Profile, user.id) or Profile(
+                user_id=user.id, placeholder_state=PLACEHOLDER
+            )
+            editable = picture_editable(session)
+        return ProfileStatus(
+            user_id=user.id,
+            has_picture=profile.placeholder_state != PLACEHOLDER,
+            picture_source=profile.picture_source,
+            picture_timestamp=profile.picture_timestamp,
+            source_etag=profile.source_etag,
+            exchange_sync_state=exchange_sync_state(user, editable),
+            last_check_at=profile.last_check_at,
+            last_result=profile.last_result,
+            last_error=profile.last_error,
+            picture_editable=editable,
+        )
+
+    # --- tenant settings -------------------------------------------------------------------
+
+    def picture_editable(self) -> bool:
+        """Whether users may edit the Picture property; off means no sync from the mailbox."""
+        with self.ctx.db.session() as session:
+            return picture_editable(session)
+
+    def set_picture_editable(self, enabled: bool, *, actor: str) -> None:
+        """Change the tenant setting (callers have checked that ``actor`` is an admin)."""
+        with self.ctx.db.write_session() as session:
+            row = session.get(TenantSetting, PICTURE_EDITABLE_KEY)
+            value = "1" if enabled else "0"
+            if row is None:
+                session.add(TenantSetting(key=PICTURE_EDITABLE_KEY, value=value))
+            else:
+                row.value = value
+            audit.record(
+                session,
+                actor=actor,
+                action="sites.setting.changed",
+                key=PICTURE_EDITABLE_KEY,
+                value=value,
+            )
+
+    def _user(self, user_id: str) -> UserInfo:
+        user = self.directory.get_user(user_id)
+        if user is None:
+            raise UnknownUser(f"The user '{user_id}' does not exist.")
+        return user
+
+
+def _checked(profile: Profile, result: str, error: str | None, at: datetime) -> None:
+    profile.last_check_at = at
+    profile.last_result = result
+    if result == "error":
+        profile.last_error_at = at
+        profile.last_error = error
+    else:
+        profile.last_success_at = at
+        profile.last_error = None

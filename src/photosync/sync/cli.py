@@ -1,0 +1,104 @@
+"""``photosync sync …``: check a user now, say why their picture is what it is, the setting."""
+
+from __future__ import annotations
+
+import click
+
+from photosync.cli_support import Env, fail, pass_env
+from photosync.sync.records import CheckOutcome
+from photosync.sync.service import SyncStatus, UnknownUser
+
+ACTOR = "cli"
+
+
+@click.group()
+def sync() -> None:
+    """Pictures from the mailbox into sites: checks, status, the Picture setting."""
+
+
+@sync.command("now")
+@click.argument("upn")
+@pass_env
+def sync_now(env: Env, upn: str) -> None:
+    """Check UPN's mailbox photo now and update sites if it changed (ignores the policy)."""
+    try:
+        outcome = env.services().sync.check_now(upn, actor=ACTOR)
+    except UnknownUser as exc:
+        raise fail(f"no user {upn}") from exc
+    click.echo(_outcome_line(outcome))
+    if outcome.error:
+        raise fail(f"the check failed: {outcome.error}")
+
+
+@sync.command("status")
+@click.argument("upn")
+@click.option("--checks", default=5, show_default=True, help="How many recent checks to list.")
+@pass_env
+def sync_status(env: Env, upn: str, checks: int) -> None:
+    """What sites shows for UPN, what the last checks did, and when the next one would run."""
+    try:
+        status = env.services().sync.status(upn)
+    except UnknownUser as exc:
+        raise fail(f"no user {upn}") from exc
+    for line in status_lines(status, checks):
+        click.echo(line)
+
+
+@sync.command("picture-editable")
+@click.argument("value", required=False, type=click.Choice(["on", "off"]))
+@pass_env
+def picture_editable(env: Env, value: str | None) -> None:
+    """Show or set whether users may edit the Picture property (off: no sync from the mailbox)."""
+    service = env.services().sync
+    if value is not None:
+        service.set_picture_editable(value == "on", actor=ACTOR)
+    state = "on" if service.picture_editable() else "off (sites does not sync from the mailbox)"
+    click.echo(f"users may edit the Picture property: {state}")
+
+
+def status_lines(status: SyncStatus, checks: int) -> list[str]:
+    profile, history, nxt = status.profile, status.history, status.next_request
+    shown = f"picture from {profile.picture_source}" if profile.has_picture else "placeholder"
+    lines = [
+        f"user: {status.user.upn} (mailbox: {'yes' if status.user.has_mailbox else 'no'})",
+        f"sites shows: {shown}"
+        + (f", timestamp {profile.picture_timestamp}" if profile.picture_timestamp else "")
+        + (f", from mailbox version {profile.source_etag}" if profile.source_etag else ""),
+        f"SPS-PictureExchangeSyncState: {profile.exchange_sync_state}"
+        + ("" if profile.picture_editable else " (users may not edit the Picture property)"),
+        f"policy: {status.policy}",
+        "last check: "
+        + (
+            f"{_when(history.last_check_at)} -> {history.last_result}"
+            if history.last_check_at
+            else "never"
+        ),
+    ]
+    if profile.last_error:
+        lines.append(f"last error: {profile.last_error}")
+    when = f" (until {_when(nxt.next_check_at)})" if nxt.next_check_at else ""
+    lines.append(
+        "next own-Large request in a checked session: "
+        + ("checks" if nxt.check else "no check")
+        + f" [{nxt.reason}]{when}; a new sign-in session always gets a check"
+        + (" unless backing off after an error" if nxt.reason == "error-backoff" else "")
+    )
+    if status.recent and checks > 0:
+        lines.append("recent checks:")
+        lines.extend(f"  {_outcome_line(o)}" for o in status.recent[:checks])
+    return lines
+
+
+def _outcome_line(o: CheckOutcome) -> str:
+    versions = f"{o.from_etag or '-'} -> {o.to_etag or '-'}"
+    error = f" error: {o.error}" if o.error else ""
+    return (
+        f"{_when(o.started_at)} {o.trigger}/{o.reason}: {o.result} "
+        f"(mailbox version {versions}, {o.duration_ms} ms){error}"
+    )
+
+
+def _when(value: object) -> str:
+    from datetime import datetime
+
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(value, datetime) else "-"

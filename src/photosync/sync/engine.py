@@ -1,0 +1,184 @@
+"""How a check runs: compare versions, pull the master if it changed, make S/M/L, write them.
+
+One check per user at a time: a per-user lock in this process and, on PostgreSQL, an advisory
+lock held for the whole check, so that two servers do not pull the same photo twice. Whoever
+waited for the lock asks the policy again once it has it (the first check usually made the
+second unnecessary) and compares versions again, so two concurrent triggers pull once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import text
+
+from photosync import imaging
+from photosync.context import Context
+from photosync.db import Database
+from photosync.directory.interfaces import UserInfo
+from photosync.sites.interfaces import SIZE_CODES, SizeCode
+from photosync.sync import records
+from photosync.sync.interfaces import (
+    ERROR,
+    NO_MAILBOX,
+    NO_PHOTO,
+    NOT_EDITABLE,
+    PLACEHOLDER,
+    UNCHANGED,
+    UPDATED,
+    NoMailbox,
+    PhotoSource,
+    ProfileTarget,
+    TargetState,
+)
+from photosync.sync.policy import Decision, History
+from photosync.sync.records import CheckOutcome
+
+log = logging.getLogger(__name__)
+
+
+# Checks running at once in one process. Their work is CPU-bound (decode, resize, encode), so
+# more would not finish sooner; and on PostgreSQL each holds a pooled connection for its
+# advisory lock while it needs another for its writes, so an unbounded number could take the
+# whole pool and wait forever for a second connection.
+MAX_CONCURRENT_CHECKS = 4
+
+
+class UserLocks:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._guard = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MAX_CONCURRENT_CHECKS)
+        # One small lock per user who ever synced in this process; never pruned, since a
+        # lock must not be dropped while a thread may still be about to wait on it.
+        self._locks: dict[str, threading.Lock] = {}
+
+    @contextmanager
+    def hold(self, user_id: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(user_id, threading.Lock())
+        with lock, self._slots:
+            if self.db.is_sqlite:
+                # The embedded default is one process: the thread lock is the whole story.
+                yield
+                return
+            with self.db.engine.connect() as conn, conn.begin():
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(user_id)})
+                yield
+
+
+def lock_key(user_id: str) -> int:
+    digest = hashlib.sha256(f"photosync.sync:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class SyncEngine:
+    def __init__(self, ctx: Context, source: PhotoSource, target: ProfileTarget) -> None:
+        self.ctx = ctx
+        self.source = source
+        self.target = target
+        self.locks = UserLocks(ctx.db)
+
+    def history(self, user_id: str, session_id: str | None) -> History:
+        return records.load_history(self.ctx.db, user_id, session_id)
+
+    def run(
+        self,
+        user: UserInfo,
+        *,
+        trigger: str,
+        actor: str,
+        session_id: str | None = None,
+        decide: Callable[[History], Decision] | None = None,
+    ) -> CheckOutcome | None:
+        """Check one user under their lock; with ``decide``, only if it still says so then."""
+        with self.locks.hold(user.id):
+            reason = "admin-request"
+            if decide is not None:
+                decision = decide(self.history(user.id, session_id))
+                if not decision.check:
+                    return None
+                reason = decision.reason
+            outcome = self._check(user, trigger, reason, session_id, actor)
+            records.record(self.ctx.db, outcome)
+        if outcome.result == ERROR:
+            log.warning("sync check for %s failed: %s", user.upn, outcome.error)
+        return outcome
+
+    def _check(
+        self, user: UserInfo, trigger: str, reason: str, session_id: str | None, actor: str
+    ) -> CheckOutcome:
+        started_at = self.ctx.clock()
+        t0 = time.perf_counter()
+        before = TargetState(None, None)
+        result, to_etag, error, timestamp = ERROR, None, None, None
+        try:
+            before = self.target.state(user)
+            to_etag = before.source_etag
+            result, to_etag, timestamp = self._pull(
+                user, before, f"{trigger}: {reason}", actor, started_at
+            )
+            if result not in (UPDATED, PLACEHOLDER):
+                self.target.record_check(user, result=result, error=None, checked_at=started_at)
+        except Exception as exc:  # recorded, and the previous picture stays
+            result, error = ERROR, f"{type(exc).__name__}: {exc}"
+            log.debug("sync check for %s failed", user.upn, exc_info=True)
+            try:
+                self.target.record_check(user, result=ERROR, error=error, checked_at=started_at)
+            except Exception:
+                log.exception("could not record the failed check for %s", user.upn)
+        return CheckOutcome(
+            user_id=user.id,
+            trigger=trigger,
+            reason=reason,
+            session_id=session_id,
+            started_at=started_at,
+            duration_ms=round((time.perf_counter() - t0) * 1000),
+            result=result,
+            from_etag=before.source_etag,
+            to_etag=to_etag,
+            error=error,
+            picture_timestamp=timestamp,
+        )
+
+    def _pull(
+        self, user: UserInfo, before: TargetState, why: str, actor: str, checked_at: datetime
+    ) -> tuple[str, str | None, str | None]:
+        """Compare versions and write what changed: (result, source etag shown, timestamp)."""
+        if not before.editable:
+            return NOT_EDITABLE, before.source_etag, None
+        try:
+            current = self.source.current(user)
+        except NoMailbox:
+            return NO_MAILBOX, before.source_etag, None
+        if current is not None and current.etag == before.source_etag:
+            return UNCHANGED, current.etag, None
+        photo = self.source.fetch_master(user, current) if current is not None else None
+        if photo is not None:
+            staged = self.target.stage(user, self.thumbnails(photo.data))
+            timestamp = self.target.commit(
+                user,
+                staged,
+                source_etag=photo.etag,
+                actor=actor,
+                reason=why,
+                checked_at=checked_at,
+            )
+            return UPDATED, photo.etag, timestamp
+        if before.picture_source == "mailbox":
+            # Only a picture the mailbox gave is taken back; an upload stays.
+            self.target.clear(user, actor=actor, reason=why, checked_at=checked_at)
+            return PLACEHOLDER, None, None
+        return NO_PHOTO, before.source_etag, None
+
+    def thumbnails(self, master: bytes) -> dict[SizeCode, bytes]:
+        """S/M/L of a square master JPEG, each made from the next larger (imaging's rule)."""
+        sizes = self.target.thumbnail_sizes()
+        rendered = imaging.render_square_sizes(master, tuple(sorted(set(sizes.values()))))
+        return {code: rendered[sizes[code]] for code in SIZE_CODES}

@@ -1,0 +1,147 @@
+"""The sync role's face: what triggers a check, what an admin can ask, what the portal shows.
+
+Default wiring: our mailbox as the source, our sites as the target. Sites tells us about own-Large
+requests through its hook (so sites never imports sync); the policy decides, the engine checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from photosync.context import Context
+from photosync.directory.interfaces import UserInfo
+from photosync.directory.services import DirectoryService
+from photosync.mailbox.services import MailboxService
+from photosync.sites.interfaces import ProfileStatus
+from photosync.sites.services import SitesService
+from photosync.sync import records
+from photosync.sync.engine import SyncEngine
+from photosync.sync.interfaces import PhotoSource, ProfileTarget
+from photosync.sync.policy import Decision, History, Timing, decide
+from photosync.sync.records import CheckOutcome
+from photosync.sync.sources import MailboxPhotoSource
+from photosync.sync.targets import SitesProfileTarget
+
+USER_ACTION = "user-action"
+ADMIN = "admin"
+
+
+class UnknownUser(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """Everything the admin diagnostic and ``photosync sync status`` show for one user."""
+
+    user: UserInfo
+    profile: ProfileStatus
+    policy: str
+    history: History
+    # What the user's next own-Large request would get, in a session that already had its check.
+    next_request: Decision
+    recent: list[CheckOutcome]
+
+
+class SyncService:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        directory: DirectoryService,
+        mailbox: MailboxService,
+        sites: SitesService,
+        source: PhotoSource | None = None,
+        target: ProfileTarget | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.directory = directory
+        self.mailbox = mailbox
+        self.sites = sites
+        self.engine = SyncEngine(
+            ctx,
+            source or MailboxPhotoSource(mailbox),
+            target or SitesProfileTarget(sites),
+        )
+        sites.set_own_large_hook(self.on_own_large_request)
+
+    # --- triggers --------------------------------------------------------------------------
+
+    def on_own_large_request(
+        self, user: UserInfo, session_id: str | None, actor: str
+    ) -> CheckOutcome | None:
+        """A signed-in user asked for their own Large picture: check if the policy says so.
+
+        Most requests end at the first decision (no lock, two primary-key reads); a request
+        that should check decides again under the user's lock, so concurrent ones check once.
+        """
+        if not self.explain(user.id, session_id).check:
+            return None
+        return self.engine.run(
+            user,
+            trigger=USER_ACTION,
+            actor=actor,
+            session_id=session_id,
+            decide=lambda history: self._decide(history, session_id),
+        )
+
+    def check_now(self, user: str, *, actor: str) -> CheckOutcome:
+        """An admin-triggered check of one user (id or UPN), whatever the policy says."""
+        info = self._user(user)
+        outcome = self.engine.run(info, trigger=ADMIN, actor=actor)
+        assert outcome is not None  # no ``decide``: always runs
+        return outcome
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def explain(self, user_id: str, session_id: str | None = None) -> Decision:
+        """Whether an own-Large request by this user in this session would check, and why."""
+        return self._decide(self.engine.history(user_id, session_id), session_id)
+
+    def status(self, user: str) -> SyncStatus:
+        info = self._user(user)
+        history = self.engine.history(info.id, None)
+        settled = History(
+            history.last_check_at,
+            history.last_result,
+            history.last_success_at,
+            history.last_error_at,
+            session_checked=True,
+        )
+        return SyncStatus(
+            user=info,
+            profile=self.sites.profile_status(info.id),
+            policy=self.ctx.settings.sync_policy,
+            history=history,
+            next_request=self._decide(settled, None),
+            recent=self.recent_checks(info.id),
+        )
+
+    def recent_checks(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
+        return records.recent_checks(self.ctx.db, user_id, limit)
+
+    # --- the tenant setting (kept by sites; here for the CLI and the portal's admin page) --
+
+    def picture_editable(self) -> bool:
+        return self.sites.picture_editable()
+
+    def set_picture_editable(self, enabled: bool, *, actor: str) -> None:
+        self.sites.set_picture_editable(enabled, actor=actor)
+
+    def _decide(self, history: History, session_id: str | None) -> Decision:
+        return decide(
+            history,
+            now=self.ctx.clock(),
+            has_session=session_id is not None,
+            timing=Timing.from_settings(self.ctx.settings),
+            policy=self.ctx.settings.sync_policy,
+        )
+
+    def _user(self, user: str) -> UserInfo:
+        info = self.directory.get_user(user)
+        if info is None:
+            raise UnknownUser(f"no user {user}")
+        return info
+
+
+__all__ = ["ADMIN", "USER_ACTION", "CheckOutcome", "SyncService", "SyncStatus", "UnknownUser"]

@@ -1,0 +1,58 @@
+"""Our own sites as the engine's ProfileTarget (SharePoint Online would sit beside it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from photosync.directory.interfaces import UserInfo
+from photosync.sites.interfaces import SizeCode
+from photosync.sites.library import Staged
+from photosync.sites.services import SitesService
+from photosync.sync.interfaces import StagedPicture, TargetState
+
+
+class SitesProfileTarget:
+    def __init__(self, sites: SitesService) -> None:
+        self.sites = sites
+
+    def thumbnail_sizes(self) -> Mapping[SizeCode, int]:
+        return self.sites.thumbnail_sizes()
+
+    def state(self, user: UserInfo) -> TargetState:
+        source, etag, editable = self.sites.picture_state(user.id)
+        return TargetState(source, etag, editable)
+
+    def stage(self, user: UserInfo, files: Mapping[SizeCode, bytes]) -> StagedPicture:
+        staged = self.sites.stage_picture(files)
+        return StagedPicture(refs=staged.keys, lengths=staged.lengths, handle=staged)
+
+    def commit(
+        self,
+        user: UserInfo,
+        staged: StagedPicture,
+        *,
+        source_etag: str,
+        actor: str,
+        reason: str,
+        checked_at: datetime,
+    ) -> str:
+        own = staged.handle if isinstance(staged.handle, Staged) else None
+        return self.sites.show_picture(
+            user,
+            own or Staged(staged.refs, staged.lengths),
+            source="mailbox",
+            source_etag=source_etag,
+            actor=actor,
+            reason=reason,
+            checked_at=checked_at,
+            editable=True,  # the engine only commits what an editable profile may show
+        )
+
+    def clear(self, user: UserInfo, *, actor: str, reason: str, checked_at: datetime) -> None:
+        self.sites.clear_picture(user.id, actor=actor, reason=reason, checked_at=checked_at)
+
+    def record_check(
+        self, user: UserInfo, *, result: str, error: str | None, checked_at: datetime
+    ) -> None:
+        self.sites.record_check(user, result=result, error=error, checked_at=checked_at)

@@ -1,0 +1,159 @@
+"""Sync fixtures: settings whose tokens outlive the moved clock, people, and test doubles of the
+engine's two external interfaces (PhotoSource, ProfileTarget) wrapped around the real ones."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from photosync.blobs import BlobStore
+from photosync.directory.interfaces import UserInfo
+from photosync.services import Services
+from photosync.settings import Settings
+from photosync.sites.interfaces import SizeCode
+from photosync.sites.library import Staged
+from photosync.sync.interfaces import (
+    PhotoSource,
+    ProfileTarget,
+    SourcePhoto,
+    SourceVersion,
+    StagedPicture,
+    TargetState,
+)
+from photosync.sync.service import SyncService
+from photosync.sync.sources import MailboxPhotoSource
+from photosync.sync.targets import SitesProfileTarget
+from tests.conftest import make_settings
+from tests.sites.conftest import admin, alice, bob, carol
+
+__all__ = ["admin", "alice", "bob", "carol"]
+
+MONTH = 30 * 24 * 3600
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    # The rules are about sessions and hours: a sign-in must stay valid while the clock moves
+    # by a day, or every test would get "new session" for free.
+    return make_settings(
+        tmp_path / "data",
+        database_url,
+        token_lifetime_seconds=MONTH,
+        session_lifetime_seconds=MONTH,
+    )
+
+
+class CountingSource:
+    """The real mailbox source, counting master fetches; can fail, or be slow to fetch."""
+
+    def __init__(self, inner: PhotoSource) -> None:
+        self.inner = inner
+        self.fetches = 0
+        self.failing = False
+        self.fetch_delay = 0.0
+        self._lock = threading.Lock()
+
+    def current(self, user: UserInfo) -> SourceVersion | None:
+        if self.failing:
+            raise ConnectionError("the mailbox server did not answer")
+        return self.inner.current(user)
+
+    def fetch_master(self, user: UserInfo, version: SourceVersion) -> SourcePhoto | None:
+        with self._lock:
+            self.fetches += 1
+        time.sleep(self.fetch_delay)
+        return self.inner.fetch_master(user, version)
+
+
+class DyingTarget:
+    """The real sites target, but the process "dies" after the blobs are written and before the
+    rows that show them are committed (``commit`` raises instead)."""
+
+    def __init__(self, inner: ProfileTarget, blobs: BlobStore) -> None:
+        self.inner = inner
+        self.blobs = blobs
+        self.dying = True
+        self.staged: list[StagedPicture] = []
+
+    def thumbnail_sizes(self) -> Mapping[SizeCode, int]:
+        return self.inner.thumbnail_sizes()
+
+    def state(self, user: UserInfo) -> TargetState:
+        return self.inner.state(user)
+
+    def stage(self, user: UserInfo, files: Mapping[SizeCode, bytes]) -> StagedPicture:
+        staged = self.inner.stage(user, files)
+        self.staged.append(staged)
+        return staged
+
+    def commit(
+        self,
+        user: UserInfo,
+        staged: StagedPicture,
+        *,
+        source_etag: str,
+        actor: str,
+        reason: str,
+        checked_at: datetime,
+    ) -> str:
+        if self.dying:
+            if isinstance(staged.handle, Staged):  # the bytes are on disk when it "dies"
+                staged.handle.wait_durable(self.blobs)
+            raise SystemError("killed between the blobs and the commit")
+        return self.inner.commit(
+            user,
+            staged,
+            source_etag=source_etag,
+            actor=actor,
+            reason=reason,
+            checked_at=checked_at,
+        )
+
+    def clear(self, user: UserInfo, *, actor: str, reason: str, checked_at: datetime) -> None:
+        self.inner.clear(user, actor=actor, reason=reason, checked_at=checked_at)
+
+    def record_check(
+        self, user: UserInfo, *, result: str, error: str | None, checked_at: datetime
+    ) -> None:
+        self.inner.record_check(user, result=result, error=error, checked_at=checked_at)
+
+
+Rewire = Callable[..., SyncService]
+
+
+@pytest.fixture
+def rewire(services: Services) -> Rewire:
+    """Put a sync service with another source/target in charge (``services.sync`` and the
+    running app's own-Large requests)."""
+
+    def make(source: PhotoSource | None = None, target: ProfileTarget | None = None) -> SyncService:
+        services.sync = SyncService(
+            services.ctx,
+            directory=services.directory,
+            mailbox=services.mailbox,
+            sites=services.sites,
+            source=source,
+            target=target,
+        )
+        return services.sync
+
+    return make
+
+
+@pytest.fixture
+def counting(services: Services, rewire: Rewire) -> CountingSource:
+    source = CountingSource(MailboxPhotoSource(services.mailbox))
+    rewire(source=source)
+    return source
+
+
+@pytest.fixture
+def dying(services: Services, rewire: Rewire) -> DyingTarget:
+    target = DyingTarget(SitesProfileTarget(services.sites), services.ctx.blobs)
+    rewire(target=target)
+    return target
