@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
-from photosync.directory.tokens import DELEGATED_SCOPES, InvalidToken
+from photosync.directory.tokens import DELEGATED_SCOPES, InvalidToken, TokenClaims
 from photosync.web import ApiError
 
 SESSION_COOKIE = "photosync_session"
@@ -91,24 +92,42 @@ def directory_service(request: Request) -> DirectoryService:
     return service
 
 
-def _from_bearer(directory: DirectoryService, token: str) -> Principal:
+def _invalid(message: str) -> ApiError:
+    return ApiError(
+        401,
+        "InvalidAuthenticationToken",
+        message,
+        {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def _verify_bearer(directory: DirectoryService, token: str) -> TokenClaims:
+    # Signature, issuer, audience and expiry are checked on every request (microseconds);
+    # only "does the user/app still exist" is cached, for a few seconds.
     try:
-        claims = directory.tokens.verify(token, directory.ctx.clock())
+        return directory.tokens.verify(token, directory.ctx.clock())
     except InvalidToken as exc:
-        raise ApiError(
-            401,
-            "InvalidAuthenticationToken",
-            f"Access token validation failure: {exc}.",
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from exc
+        raise _invalid(f"Access token validation failure: {exc}.") from exc
+
+
+def _bearer_principal(claims: TokenClaims, user: UserInfo | None, app_exists: bool) -> Principal:
     if claims.kind == "app":
-        if not directory.app_exists(claims.subject):
-            raise ApiError(401, "InvalidAuthenticationToken", "The application no longer exists.")
+        if not app_exists:
+            raise _invalid("The application no longer exists.")
         return Principal("app", claims.subject, None, claims.roles, None, "bearer")
-    user = directory.get_user(claims.subject)
     if user is None:
-        raise ApiError(401, "InvalidAuthenticationToken", "The user no longer exists.")
+        raise _invalid("The user no longer exists.")
     return Principal("user", user.id, user, claims.scopes, claims.session_id, "bearer")
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "InvalidAuthenticationToken", "Expected a Bearer access token.")
+    return token.strip()
 
 
 def _from_cookie(directory: DirectoryService, request: Request, value: str) -> Principal | None:
@@ -133,24 +152,21 @@ def _from_cookie(directory: DirectoryService, request: Request, value: str) -> P
     )
 
 
-def optional_principal(
-    request: Request, directory: Annotated[DirectoryService, Depends(directory_service)]
-) -> Principal | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if header:
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "InvalidAuthenticationToken", "Expected a Bearer access token.")
-        return _from_bearer(directory, token.strip())
+def optional_principal(request: Request, directory: DirectoryService) -> Principal | None:
+    """Who is calling, for code already running in a worker thread (may query the database)."""
+    token = _bearer_token(request)
+    if token is not None:
+        claims = _verify_bearer(directory, token)
+        if claims.kind == "app":
+            exists = directory.app_known(claims.subject) or directory.app_exists(claims.subject)
+            return _bearer_principal(claims, None, exists)
+        user = directory.cached_user(claims.subject) or directory.get_user(claims.subject)
+        return _bearer_principal(claims, user, False)
     cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        return _from_cookie(directory, request, cookie)
-    return None
+    return _from_cookie(directory, request, cookie) if cookie else None
 
 
-def current_principal(
-    principal: Annotated[Principal | None, Depends(optional_principal)],
-) -> Principal:
+def current_principal(principal: Principal | None) -> Principal:
     if principal is None:
         raise ApiError(
             401,
@@ -161,5 +177,31 @@ def current_principal(
     return principal
 
 
-OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+# The FastAPI dependencies are async: a sync dependency costs a thread-pool hop on every
+# request, which was most of the time a small cached photo takes. With a bearer token whose
+# user was seen in the last seconds, nothing here touches the database or leaves the loop.
+
+
+async def _optional_principal_dep(request: Request) -> Principal | None:
+    directory = directory_service(request)
+    token = _bearer_token(request)
+    if token is not None:
+        claims = _verify_bearer(directory, token)
+        if claims.kind == "app" and directory.app_known(claims.subject):
+            return _bearer_principal(claims, None, True)
+        if claims.kind == "user" and (user := directory.cached_user(claims.subject)):
+            return _bearer_principal(claims, user, False)
+    elif not request.cookies.get(SESSION_COOKIE):
+        return None
+    # Sessions are never cached: a sign-out must end the session at once, everywhere.
+    return await run_in_threadpool(optional_principal, request, directory)
+
+
+async def _current_principal_dep(
+    principal: Annotated[Principal | None, Depends(_optional_principal_dep)],
+) -> Principal:
+    return current_principal(principal)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal_dep)]
+CurrentPrincipal = Annotated[Principal, Depends(_current_principal_dep)]

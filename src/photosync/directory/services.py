@@ -16,12 +16,17 @@ from photosync.directory.interfaces import UserInfo
 from photosync.directory.models import THUMBNAIL_PHOTO_MAX_BYTES, App, SignInSession, User
 from photosync.directory.passwords import hash_password, verify_password
 from photosync.directory.tokens import APP_ROLES, DELEGATED_SCOPES, TokenIssuer
+from photosync.ttlcache import TTLCache
 
 # After this many wrong passwords in a row, each further failure locks the account for
 # twice as long as the last, from 30 s up to 15 min. A right password resets the count.
 FREE_FAILURES = 5
 FIRST_LOCK = timedelta(seconds=30)
 MAX_LOCK = timedelta(minutes=15)
+# Every request's token names a user (or app) that must still exist. Looking that up in the
+# database costs more than the rest of a small photo request, so hits are kept this long;
+# changes made in this process clear the cache at once.
+LOOKUP_TTL_SECONDS = 5.0
 
 
 class DirectoryError(ValueError):
@@ -62,6 +67,8 @@ class DirectoryService:
             audience=settings.token_audience,
             lifetime=timedelta(seconds=settings.token_lifetime_seconds),
         )
+        self._users: TTLCache[str, UserInfo] = TTLCache(LOOKUP_TTL_SECONDS)
+        self._apps: TTLCache[str, bool] = TTLCache(LOOKUP_TTL_SECONDS)
 
     # --- users -----------------------------------------------------------------------------
 
@@ -95,12 +102,21 @@ class DirectoryService:
             session.add(user)
             session.flush()
             audit.record(session, actor=actor, action="user.added", subject_user_id=user.id)
-            return _info(user)
+            info = _info(user)
+        self._users.clear()
+        return info
 
     def get_user(self, id_or_upn: str) -> UserInfo | None:
         with self.ctx.db.session() as session:
             user = _find(session, id_or_upn)
-            return _info(user) if user else None
+            info = _info(user) if user else None
+        if info is not None:
+            self._users.put(info.id, info)
+        return info
+
+    def cached_user(self, user_id: str) -> UserInfo | None:
+        """The user if looked up in the last few seconds; None means "ask get_user"."""
+        return self._users.get(user_id)
 
     def list_users(self, search: str = "") -> list[UserInfo]:
         with self.ctx.db.session() as session:
@@ -211,9 +227,16 @@ class DirectoryService:
                 return None
             return self.tokens.issue_app_token(app.client_id, app.roles, self.ctx.clock())
 
+    def app_known(self, client_id: str) -> bool:
+        """True if the app was seen in the last few seconds; False means "ask app_exists"."""
+        return bool(self._apps.get(client_id))
+
     def app_exists(self, client_id: str) -> bool:
         with self.ctx.db.session() as session:
-            return session.get(App, client_id) is not None
+            exists = session.get(App, client_id) is not None
+        if exists:
+            self._apps.put(client_id, True)
+        return exists
 
     # --- thumbnailPhoto --------------------------------------------------------------------
 
