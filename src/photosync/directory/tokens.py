@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import jwt
+
+from photosync.ttlcache import TTLCache
 
 ALGORITHM = "HS256"
 
@@ -43,6 +45,12 @@ class TokenIssuer:
     issuer: str
     audience: str
     lifetime: timedelta
+    # Verifying an HS256 JWT costs more than serving a small cached photo. The claims of a token
+    # depend only on its exact bytes and our key, so a token seen before is looked up instead of
+    # re-parsed; its expiry is still checked against the clock on every request.
+    _verified: TTLCache[str, TokenClaims] = field(
+        default_factory=lambda: TTLCache(ttl=3600.0, max_items=20_000), repr=False, compare=False
+    )
 
     def issue_user_token(
         self, user_id: str, upn: str, session_id: str, scopes: tuple[str, ...], now: datetime
@@ -77,6 +85,15 @@ class TokenIssuer:
 
     def verify(self, token: str, now: datetime) -> TokenClaims:
         """Check signature, issuer, audience and expiry against ``now`` (the injectable clock)."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify_signed(token, now)
+            self._verified.put(token, claims)
+        if claims.expires_at <= now:
+            raise InvalidToken("the access token has expired")
+        return claims
+
+    def _verify_signed(self, token: str, now: datetime) -> TokenClaims:
         try:
             payload = jwt.decode(
                 token,
@@ -89,8 +106,6 @@ class TokenIssuer:
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
         expires_at = datetime.fromtimestamp(int(payload["exp"]), tz=now.tzinfo)
-        if expires_at <= now:
-            raise InvalidToken("the access token has expired")
         kind = payload.get("idtyp")
         if kind not in ("user", "app"):
             raise InvalidToken("unknown token type")

@@ -1,0 +1,65 @@
+"""HTTP details of the photo API that are not about photos: a capped body, conditional GETs."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from photosync.web import ApiError
+
+UPLOAD_TYPES = "image/jpeg, image/png (any image/*) or application/octet-stream"
+
+
+def check_upload_content_type(content_type: str | None) -> None:
+    """Graph takes image/* and application/octet-stream (msgraph-sdk sends the latter).
+
+    The declared type is only a gate: the bytes are sniffed later, so "image/png" on a JPEG is
+    fine and "image/svg+xml" still fails as an unsupported image.
+    """
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media.startswith("image/") or media == "application/octet-stream":
+        return
+    raise ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"Send the photo's bytes with Content-Type {UPLOAD_TYPES}, not {media or 'no type'}.",
+    )
+
+
+def too_large(limit: int, length: int | None = None) -> ApiError:
+    megabytes = limit / (1024 * 1024)
+    size = f"{megabytes:g} MB" if megabytes >= 1 else f"{limit:,} bytes"
+    got = f"{length:,} bytes" if length is not None else f"larger than {size}"
+    return ApiError(
+        413,
+        "RequestEntityTooLarge",
+        f"The file is {got}; photos can be at most {size} ({limit:,} bytes).",
+    )
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it is known to exceed ``limit`` bytes.
+
+    Content-Length is checked first (nothing is read); a body without one (chunked) or one
+    that lies is counted while it streams in, so at most ``limit`` + one chunk is ever held.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise ApiError(400, "BadRequest", "Content-Length must be a number of bytes.")
+        if int(declared) > limit:
+            raise too_large(limit, int(declared))
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large(limit)
+    return bytes(body)
+
+
+def is_not_modified(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: weak comparison, a list of tags, or "*"."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
