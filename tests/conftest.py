@@ -3,16 +3,19 @@ the ASGI app, users and tokens, and the real server process for end-to-end tests
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -34,6 +37,19 @@ PG_ADMIN_URL = os.environ.get(
 )
 TEST_KEY = "test-signing-key-not-a-secret-0123456789abcdef"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+T = TypeVar("T")
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own.
+
+    Playwright's sync API keeps an event loop running in the main thread of the worker that ran
+    the browser tests, and asyncio.run refuses to start inside a running loop.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 class MovableClock:

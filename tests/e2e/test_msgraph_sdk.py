@@ -10,7 +10,6 @@ provider we do not use; ours instead only hands the token to the one host it was
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 from urllib.parse import urlparse
@@ -27,7 +26,7 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.graph_request_adapter import options as GRAPH_OPTIONS
 from msgraph_core import GraphClientFactory
 
-from tests.conftest import PASSWORD, LiveServer
+from tests.conftest import PASSWORD, LiveServer, run_async
 from tests.mailbox.conftest import jpeg, open_image
 
 pytestmark = pytest.mark.slow
@@ -134,4 +133,4 @@ def test_msgraph_sdk_reads_downloads_uploads_and_deletes(live_server: LiveServer
             await user.photos.by_profile_photo_id("96x96").content.get()
         assert gone.value.response_status_code == 404
 
-    asyncio.run(scenario())
+    run_async(scenario())

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from starlette.requests import Request
 from starlette.types import Message
 
 from photosync.mailbox.http import check_upload_content_type, is_not_modified, read_limited_body
 from photosync.web import ApiError
+from tests.conftest import run_async
 
 CHUNK = 64 * 1024
 
@@ -32,13 +31,13 @@ def streaming_request(chunks: int, content_length: int | None = None) -> tuple[R
 
 def test_body_within_the_limit_is_read_whole() -> None:
     request, _ = streaming_request(4)
-    assert len(asyncio.run(read_limited_body(request, 4 * CHUNK))) == 4 * CHUNK
+    assert len(run_async(read_limited_body(request, 4 * CHUNK))) == 4 * CHUNK
 
 
 def test_streamed_body_is_refused_as_soon_as_it_passes_the_limit() -> None:
     request, pulled = streaming_request(1000)  # 64 MB offered, no Content-Length
     with pytest.raises(ApiError) as caught:
-        asyncio.run(read_limited_body(request, 4 * CHUNK))
+        run_async(read_limited_body(request, 4 * CHUNK))
     assert caught.value.status == 413
     assert pulled[0] == 5  # one chunk past the limit, not the 1000 offered
 
@@ -46,7 +45,7 @@ def test_streamed_body_is_refused_as_soon_as_it_passes_the_limit() -> None:
 def test_declared_length_is_refused_without_reading() -> None:
     request, pulled = streaming_request(1000, content_length=4 * 1024 * 1024 + 1)
     with pytest.raises(ApiError) as caught:
-        asyncio.run(read_limited_body(request, 4 * 1024 * 1024))
+        run_async(read_limited_body(request, 4 * 1024 * 1024))
     assert caught.value.status == 413
     assert "4 MB" in caught.value.message and "4,194,305" in caught.value.message
     assert pulled[0] == 0
@@ -56,7 +55,7 @@ def test_malformed_content_length_is_a_bad_request() -> None:
     request, _ = streaming_request(1, content_length=None)
     request.scope["headers"].append((b"content-length", b"lots"))
     with pytest.raises(ApiError) as caught:
-        asyncio.run(read_limited_body(request, 100))
+        run_async(read_limited_body(request, 100))
     assert caught.value.status == 400
 
 

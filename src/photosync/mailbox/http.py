@@ -21,7 +21,8 @@ def check_upload_content_type(content_type: str | None) -> None:
     raise ApiError(
         415,
         "UnsupportedMediaType",
-        f"Send the photo's bytes with Content-Type {UPLOAD_TYPES}, not {media or 'no type'}.",
+        f"Send the photo's bytes with Content-Type {UPLOAD_TYPES}; "
+        + (f"this request said {media}." if media else "this request had no Content-Type."),
     )
 
 
