@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import statistics
@@ -108,8 +109,10 @@ def breakdown(services: Any, users: list[Any]) -> dict[str, float]:
         photo = timed("fetch master", engine.source.fetch_master, info, version)
         files = timed("render", engine.thumbnails, photo.data)
         staged = timed("stage blobs", engine.target.stage, info, files)
+        outcome = CheckOutcome(user.id, "admin", "bench", None, clock(), 0, "updated", None, None)
+        # As the engine does it: the check's record in the transaction that shows the picture.
         timed(
-            "commit (waits for the blobs)",
+            "commit + record check (waits for the blobs)",
             engine.target.commit,
             info,
             staged,
@@ -117,9 +120,8 @@ def breakdown(services: Any, users: list[Any]) -> dict[str, float]:
             actor="bench",
             reason="",
             checked_at=clock(),
+            also=functools.partial(records.write, outcome=outcome),
         )
-        outcome = CheckOutcome(user.id, "admin", "bench", None, clock(), 0, "updated", None, None)
-        timed("record check", records.record, services.ctx.db, outcome)
     return {name: statistics.median(values) for name, values in times.items()}
 
 

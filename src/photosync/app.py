@@ -39,8 +39,9 @@ def app_for(services: Services) -> FastAPI:
     def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    app.include_router(directory_routes.router)
-    app.include_router(mailbox_graph.router)
+    # Starlette tries routes in order; the image routes that serve most requests come first.
     app.include_router(sites_routes.router)
+    app.include_router(mailbox_graph.router)
+    app.include_router(directory_routes.router)
     portal_routes.install(app)
     return app

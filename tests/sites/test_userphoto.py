@@ -155,3 +155,66 @@ def test_apps_with_a_sites_or_users_role_read_any_picture(
     # An app has no picture of its own to ask for.
     r = client.get(USERPHOTO, params={"size": "M"}, headers=app_auth(services, "Sites.Read.All"))
     assert r.status_code == 400
+
+
+def test_a_picture_served_from_memory_changes_at_once_when_this_process_syncs(
+    client: TestClient, services: Services, alice: UserInfo, bob: UserInfo
+) -> None:
+    set_mailbox_photo(services, alice, seed=1)
+    services.sync.check_now(alice.upn, actor="test")
+    auth = sign_in(services, bob)
+    first = {size: userphoto(client, auth, alice.upn, size) for size in "SML"}
+    # Asked again at once: the answer now comes from memory, and is the same picture.
+    again = {size: userphoto(client, auth, alice.upn, size) for size in "SML"}
+    assert {s: r.content for s, r in again.items()} == {s: r.content for s, r in first.items()}
+
+    set_mailbox_photo(services, alice, seed=2)
+    assert services.sync.check_now(alice.upn, actor="test").result == "updated"
+    after = {size: userphoto(client, auth, alice.upn, size) for size in "SML"}
+    for size in "SML":
+        assert after[size].status_code == 200
+        assert after[size].content != first[size].content, size
+        assert after[size].headers["etag"] != first[size].headers["etag"], size
+
+
+def test_a_picture_changed_by_another_process_is_served_within_the_cache_lifetime(
+    client: TestClient, services: Services, alice: UserInfo, bob: UserInfo
+) -> None:
+    import time
+
+    from photosync.context import Context
+    from photosync.services import build_services
+    from photosync.sites.library import CURRENT_TTL_SECONDS
+
+    set_mailbox_photo(services, alice, seed=1)
+    services.sync.check_now(alice.upn, actor="test")
+    auth = sign_in(services, bob)
+    before = userphoto(client, auth, alice.upn, "M").content
+    assert userphoto(client, auth, alice.upn, "M").content == before  # from memory now
+
+    # A second process (a worker, another server) on the same database and blob store.
+    other_ctx = Context.from_settings(services.ctx.settings)
+    try:
+        other = build_services(other_ctx)
+        set_mailbox_photo(other, alice, seed=2)
+        assert other.sync.check_now(alice.upn, actor="test").result == "updated"
+    finally:
+        other_ctx.db.dispose()
+    time.sleep(CURRENT_TTL_SECONDS + 0.2)
+    after = userphoto(client, auth, alice.upn, "M")
+    assert after.status_code == 200 and after.content != before
+    assert not is_placeholder(after)
+
+
+def test_own_large_picture_is_never_answered_from_memory(
+    client: TestClient, services: Services, alice: UserInfo
+) -> None:
+    auth = sign_in(services, alice)
+    # Seen once as the placeholder (and remembered), then the mailbox gets a photo: the
+    # next own-Large request checks and answers the new picture, not the remembered one.
+    assert is_placeholder(userphoto(client, auth, alice.upn, "L"))
+    set_mailbox_photo(services, alice)
+    fresh = sign_in(services, alice)
+    large = userphoto(client, fresh, alice.upn, "L")
+    assert large.status_code == 200 and not is_placeholder(large)
+    assert open_image(large.content).size == (300, 300)

@@ -15,7 +15,7 @@ from photosync.blobs import BlobStore
 from photosync.directory.interfaces import UserInfo
 from photosync.services import Services
 from photosync.settings import Settings
-from photosync.sites.interfaces import SizeCode
+from photosync.sites.interfaces import InTransaction, SizeCode
 from photosync.sites.library import Staged
 from photosync.sync.interfaces import (
     PhotoSource,
@@ -100,6 +100,7 @@ class DyingTarget:
         actor: str,
         reason: str,
         checked_at: datetime,
+        also: InTransaction | None = None,
     ) -> str:
         if self.dying:
             if isinstance(staged.handle, Staged):  # the bytes are on disk when it "dies"
@@ -112,15 +113,30 @@ class DyingTarget:
             actor=actor,
             reason=reason,
             checked_at=checked_at,
+            also=also,
         )
 
-    def clear(self, user: UserInfo, *, actor: str, reason: str, checked_at: datetime) -> None:
-        self.inner.clear(user, actor=actor, reason=reason, checked_at=checked_at)
+    def clear(
+        self,
+        user: UserInfo,
+        *,
+        actor: str,
+        reason: str,
+        checked_at: datetime,
+        also: InTransaction | None = None,
+    ) -> None:
+        self.inner.clear(user, actor=actor, reason=reason, checked_at=checked_at, also=also)
 
     def record_check(
-        self, user: UserInfo, *, result: str, error: str | None, checked_at: datetime
+        self,
+        user: UserInfo,
+        *,
+        result: str,
+        error: str | None,
+        checked_at: datetime,
+        also: InTransaction | None = None,
     ) -> None:
-        self.inner.record_check(user, result=result, error=error, checked_at=checked_at)
+        self.inner.record_check(user, result=result, error=error, checked_at=checked_at, also=also)
 
 
 Rewire = Callable[..., SyncService]

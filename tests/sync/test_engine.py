@@ -4,15 +4,20 @@ half-written when a sync dies, nothing written when nothing changed."""
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
 from photosync.audit import AuditEvent
 from photosync.directory.interfaces import UserInfo
 from photosync.services import Services
+from photosync.sites.interfaces import InTransaction
 from photosync.sites.models import LibraryFile
+from photosync.sync.interfaces import StagedPicture
+from photosync.sync.targets import SitesProfileTarget
 from tests.conftest import MovableClock
 from tests.sites.helpers import (
     LIBRARY,
@@ -27,7 +32,7 @@ from tests.sites.helpers import (
     sign_in,
     userphoto,
 )
-from tests.sync.conftest import CountingSource, DyingTarget
+from tests.sync.conftest import CountingSource, DyingTarget, Rewire
 
 
 def test_small_medium_large_are_48_72_300_jpegs_of_the_current_master(
@@ -177,3 +182,58 @@ def test_every_check_is_recorded_with_its_details(
     assert check.started_at is not None and check.session_id
     recent = services.sync.recent_checks(alice.id)
     assert [(o.result, o.to_etag) for o in recent] == [("updated", etag)]
+
+
+def test_a_check_commits_once_with_its_record_and_a_failed_commit_records_only_the_error(
+    services: Services, alice: UserInfo, clock: MovableClock, rewire: Rewire
+) -> None:
+    """The record of a check is written in the transaction that shows the picture: when that
+    transaction fails after writing it, the record goes with it and only the error remains."""
+    set_mailbox_photo(services, alice, seed=1)
+    first = services.sync.check_now(alice.upn, actor="test")
+    assert first.result == "updated" and first.picture_timestamp
+    [row] = checks(services.ctx, alice)
+    assert (row.result, row.to_etag, row.duration_ms) == (
+        "updated",
+        first.to_etag,
+        first.duration_ms,
+    )
+    status_before = services.sites.profile_status(alice.id)
+
+    class FailsAfterRecording(SitesProfileTarget):
+        def commit(
+            self,
+            user: UserInfo,
+            staged: StagedPicture,
+            *,
+            source_etag: str,
+            actor: str,
+            reason: str,
+            checked_at: datetime,
+            also: InTransaction | None = None,
+        ) -> str:
+            def record_then_fail(conn: Connection) -> None:
+                assert also is not None
+                also(conn)
+                raise SystemError("the database went away before COMMIT")
+
+            return super().commit(
+                user,
+                staged,
+                source_etag=source_etag,
+                actor=actor,
+                reason=reason,
+                checked_at=checked_at,
+                also=record_then_fail,
+            )
+
+    rewire(target=FailsAfterRecording(services.sites))
+    set_mailbox_photo(services, alice, seed=2)
+    clock.advance(hours=1)
+    outcome = services.sync.check_now(alice.upn, actor="test")
+    assert outcome.result == "error" and "went away" in (outcome.error or "")
+    assert [c.result for c in checks(services.ctx, alice)] == ["updated", "error"]
+    status = services.sites.profile_status(alice.id)
+    assert status.picture_timestamp == status_before.picture_timestamp
+    assert status.source_etag == status_before.source_etag
+    assert status.last_result == "error"

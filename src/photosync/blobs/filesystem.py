@@ -29,7 +29,7 @@ class FilesystemBlobStore:
         path = self._path(key)
         if path.exists():
             return key
-        path.parent.mkdir(parents=True, exist_ok=True)
+        new_dirs = _make_dirs(self.root, path.parent)
         tmp = path.parent / f".tmp-{key[:16]}-{secrets.token_hex(6)}"
         try:
             with open(tmp, "wb") as f:
@@ -40,7 +40,10 @@ class FilesystemBlobStore:
             # same bytes, so "already there" is success, and a reader never sees a partial file.
             with contextlib.suppress(FileExistsError):
                 os.link(tmp, path)
-            _fsync_dir(path.parent)
+            # The file's entry, and the entries of folders made just now, must reach the disk
+            # before the database row that points to this blob is committed.
+            for folder in (path.parent, *new_dirs):
+                _fsync_dir(folder)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -63,6 +66,16 @@ class FilesystemBlobStore:
         for path in self.root.glob("*/*/*"):
             if _KEY.match(path.name):
                 yield path.name
+
+
+def _make_dirs(root: Path, folder: Path) -> list[Path]:
+    """Create ``folder`` (below root) and return the parents whose entries changed."""
+    changed: list[Path] = []
+    for level in (folder.parent, folder):
+        if not level.exists():
+            level.mkdir(exist_ok=True)
+            changed.append(level.parent)
+    return changed
 
 
 def _fsync_dir(path: Path) -> None:

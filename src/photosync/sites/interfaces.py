@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy.engine import Connection
+
 from photosync.directory.interfaces import UserInfo
 
 SizeCode = Literal["S", "M", "L"]
@@ -71,3 +73,8 @@ def size_code(value: str | None) -> SizeCode | None:
 # Called by sites when a signed-in user asks for their own Large picture, before it is served
 # (sync registers itself here, so that sites never imports sync): (user, session_id, actor).
 OwnLargeHook = Callable[[UserInfo, str | None, str], object]
+
+
+# Work another role needs committed in the same transaction as a picture change (sync's record
+# of the check): one commit instead of two, and the record exists exactly when the change does.
+InTransaction = Callable[[Connection], None]

@@ -9,13 +9,14 @@ picture or the next one.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -24,8 +25,8 @@ from photosync.blobs import BlobStore, sha256_hex
 from photosync.directory.interfaces import UserInfo
 from photosync.mailbox.cache import BlobLRU
 from photosync.sites.interfaces import SIZE_CODES, SizeCode, thumbnail_path
-from photosync.sites.models import PLACEHOLDER, REAL_PICTURE, LibraryFile, Profile
-from photosync.sites.profiles import next_timestamp
+from photosync.sites.models import LibraryFile, Profile
+from photosync.ttlcache import TTLCache
 
 
 @dataclass(frozen=True)
@@ -76,29 +77,86 @@ def _etag(sha256: str) -> str:
     return f'"{sha256[:20]}"'
 
 
+# How long this process trusts what it read about a user's current thumbnail. Writes made here
+# (``Library.forget`` after every commit) are seen at once; a picture changed by another process
+# (a worker, a second server) is seen within this many seconds.
+CURRENT_TTL_SECONDS = 1.5
+
+
+# The statements of the hot paths, built once (building one costs more than running it).
+# One read whether or not there is a file: the profile's timestamp, and the file's sha256 if
+# the library has one at this size (the placeholder otherwise).
+_READ = (
+    select(Profile.picture_timestamp, LibraryFile.sha256)
+    .select_from(Profile)
+    .outerjoin(
+        LibraryFile,
+        (LibraryFile.user_id == Profile.user_id) & (LibraryFile.size_code == bindparam("b_code")),
+    )
+    .where(Profile.user_id == bindparam("b_user_id"))
+)
+_DELETE_FILES = delete(LibraryFile).where(LibraryFile.user_id == bindparam("b_user_id"))
+_INSERT_FILE = insert(LibraryFile)
+
+
+class _NotCached(Exception):
+    """Raised by the loader of a memory-only BlobLRU lookup: the bytes are not in memory."""
+
+
+def _not_cached(key: str) -> bytes:
+    raise _NotCached(key)
+
+
 class Library:
     def __init__(self, blobs: BlobStore, sizes: Mapping[SizeCode, int]) -> None:
         self.blobs = blobs
         self.sizes = dict(sizes)
         # Blobs are content-addressed, so cached bytes can never be stale.
         self.cache = BlobLRU(max_total=32 * 1024 * 1024)
+        # (user id, size) -> (sha256 or None for the placeholder, picture timestamp): the
+        # pointer, which unlike the bytes can move, hence the short TTL and ``forget``.
+        self._current: TTLCache[tuple[str, SizeCode], tuple[str | None, str | None]] = TTLCache(
+            CURRENT_TTL_SECONDS
+        )
+        # Bumped by ``forget``: a read that began before a write committed must not put what it
+        # read into ``_current`` after the write's invalidation (it would be stale for a TTL).
+        self._generation = 0
+        self._guard = threading.Lock()
 
     # --- reading ---------------------------------------------------------------------------
 
+    def cached(self, user_id: str, code: SizeCode) -> Picture | None:
+        """The thumbnail from memory alone (no database, no disk), or None: ask ``read``."""
+        current = self._current.get((user_id, code))
+        if current is None:
+            return None
+        sha, timestamp = current
+        if sha is None:
+            return _with_timestamp(placeholder(self.sizes[code]), timestamp)
+        try:
+            data = self.cache.get(sha, _not_cached)
+        except _NotCached:
+            return None
+        return Picture(data, _etag(sha), False, timestamp)
+
     def read(self, session: Connection | Session, user_id: str, code: SizeCode) -> Picture:
         """The user's thumbnail at ``code``, or the placeholder when they have none."""
-        row = session.execute(
-            select(LibraryFile.sha256, Profile.picture_timestamp)
-            .join(Profile, Profile.user_id == LibraryFile.user_id)
-            .where(LibraryFile.user_id == user_id, LibraryFile.size_code == code)
-        ).first()
-        if row is None:
-            timestamp = session.scalar(
-                select(Profile.picture_timestamp).where(Profile.user_id == user_id)
-            )
+        generation = self._generation
+        row = session.execute(_READ, {"b_user_id": user_id, "b_code": code}).first()
+        timestamp, sha = row if row is not None else (None, None)
+        with self._guard:
+            if generation == self._generation:
+                self._current.put((user_id, code), (sha, timestamp))
+        if sha is None:
             return _with_timestamp(placeholder(self.sizes[code]), timestamp)
-        sha, timestamp = row
         return Picture(self.cache.get(sha, self.blobs.get), _etag(sha), False, timestamp)
+
+    def forget(self, user_id: str) -> None:
+        """The user's picture changed (committed by this process): drop what was read before."""
+        with self._guard:
+            self._generation += 1
+            for code in SIZE_CODES:
+                self._current.invalidate((user_id, code))
 
     def read_path(self, session: Connection | Session, path: str) -> tuple[str, Picture] | None:
         """The file at a canonical library path (see ``thumbnail_path``): (user id, picture)."""
@@ -126,23 +184,20 @@ class Library:
 
     def show(
         self,
-        session: Session,
+        conn: Connection,
         user: UserInfo,
-        profile: Profile,
         staged: Staged,
         *,
-        source: str,
-        source_etag: str | None,
         now: datetime,
-    ) -> str:
-        """Swap in the staged thumbnails and the picture properties; the new timestamp.
+    ) -> None:
+        """Swap in the staged thumbnails (the caller moves the profile's properties on).
 
         Runs inside the caller's transaction and returns only when the blobs are durable, so
         the commit that follows never makes a row visible before the bytes it points at.
         """
-        session.execute(delete(LibraryFile).where(LibraryFile.user_id == user.id))
-        session.execute(
-            insert(LibraryFile),
+        conn.execute(_DELETE_FILES, {"b_user_id": user.id})
+        conn.execute(
+            _INSERT_FILE,
             [
                 {
                     "path": thumbnail_path(user.upn, code),
@@ -156,21 +211,10 @@ class Library:
             ],
         )
         staged.wait_durable(self.blobs)
-        profile.picture_timestamp = next_timestamp(profile.picture_timestamp, now)
-        profile.placeholder_state = REAL_PICTURE
-        profile.picture_source = source
-        profile.source_etag = source_etag
-        profile.updated_at = now
-        return profile.picture_timestamp
 
-    def hide(self, session: Session, user_id: str, profile: Profile, *, now: datetime) -> None:
-        """Back to the placeholder: the thumbnails leave the library, the timestamp moves on."""
-        session.execute(delete(LibraryFile).where(LibraryFile.user_id == user_id))
-        profile.picture_timestamp = next_timestamp(profile.picture_timestamp, now)
-        profile.placeholder_state = PLACEHOLDER
-        profile.picture_source = None
-        profile.source_etag = None
-        profile.updated_at = now
+    def hide(self, conn: Connection, user_id: str) -> None:
+        """The thumbnails leave the library (the caller moves the profile to the placeholder)."""
+        conn.execute(_DELETE_FILES, {"b_user_id": user_id})
 
 
 def _with_timestamp(picture: Picture, timestamp: str | None) -> Picture:

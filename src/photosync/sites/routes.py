@@ -1,8 +1,9 @@
 """SharePoint's URLs: userphoto.aspx, the User Photos library, PeopleManager REST, contextinfo.
 
 Work never runs on the event loop: a picture request may run a sync (decode and resize), so the
-picture routes are plain ``def`` (FastAPI's thread pool), and the PeopleManager route, which
-must await the request body, hands the rest to ``run_in_threadpool``.
+library route is a plain ``def`` (FastAPI's thread pool); userphoto.aspx answers from memory
+when it can and otherwise hands the rest to ``run_in_threadpool``, as the PeopleManager route
+(which must await the request body) does.
 
 Authentication is required everywhere, as in SharePoint Online: a bearer token or the portal's
 session cookie. Anonymous requests get 401 (not a redirect to sign-in: ``<img>`` tags on the
@@ -76,8 +77,16 @@ def _matches(header: str | None, etag: str) -> bool:
 
 
 @router.api_route("/_layouts/15/userphoto.aspx", methods=["GET", "HEAD"])
-def userphoto(request: Request, principal: CurrentPrincipal, sites: Sites) -> Response:
-    """``?size=S|M|L&accountname=…`` (or ``username=``); the placeholder for a user without one."""
+async def userphoto(request: Request, principal: CurrentPrincipal) -> Response:
+    """``?size=S|M|L&accountname=…`` (or ``username=``); the placeholder for a user without one.
+
+    Async: most requests (someone's S or M, seen in the last second or two) are answered from
+    memory without leaving the event loop; the rest, which read the database or the disk or
+    may run a sync (your own Large picture), take one trip to the thread pool.
+    """
+    # Not the ``Sites`` dependency: on this route each dependency FastAPI solves is a
+    # noticeable share of a request answered from memory.
+    sites: SitesService = request.app.state.sites
     # ASP.NET reads query keys case-insensitively (AccountName=, Size=).
     query = {key.lower(): value for key, value in request.query_params.items()}
     code = size_code(query.get("size"))
@@ -85,13 +94,22 @@ def userphoto(request: Request, principal: CurrentPrincipal, sites: Sites) -> Re
         raise ApiError(400, odata_code(), "size must be S, M or L.")
     account = query.get("accountname") or query.get("username")
     try:
-        user = sites.check_read(principal, account)
-        if code == "L" and principal.is_self(user.id):
-            sites.own_large_requested(principal)
-        picture = sites.picture(user.id, code)
+        picture = sites.cached_picture(principal, account, code)
+        if picture is None:
+            picture = await run_in_threadpool(_read_userphoto, sites, principal, account, code)
     except SitesError as exc:
         raise _api_error(exc) from exc
     return picture_response(request, picture, query.get("t"))
+
+
+def _read_userphoto(
+    sites: SitesService, principal: Principal, account: str | None, code: SizeCode
+) -> Picture:
+    user = sites.check_read(principal, account)
+    if code == "L" and principal.is_self(user.id):
+        # Before the read, so the answer carries a picture the check just took.
+        sites.own_large_requested(principal)
+    return sites.picture(user.id, code)
 
 
 @router.api_route(LIBRARY_FOLDER + "/{filename}", methods=["GET", "HEAD"])

@@ -12,25 +12,33 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from photosync import audit, imaging
 from photosync.context import Context
 from photosync.directory.auth import Principal
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
+from photosync.sites import writes
 from photosync.sites.errors import BadRequest, Forbidden, PictureRejected, UnknownUser
 from photosync.sites.interfaces import (
     MEDIUM_SIZE,
     SIZE_CODES,
     SMALL_SIZE,
+    InTransaction,
     OwnLargeHook,
     ProfileStatus,
     SizeCode,
     upn_from_account_name,
 )
 from photosync.sites.library import Library, Picture, Staged
-from photosync.sites.models import PLACEHOLDER, Profile, ProfileProperty, TenantSetting
+from photosync.sites.models import (
+    PLACEHOLDER,
+    REAL_PICTURE,
+    Profile,
+    ProfileProperty,
+    TenantSetting,
+)
 from photosync.sites.profiles import (
     COMPUTED,
     MAX_PROPERTY_VALUE,
@@ -39,11 +47,24 @@ from photosync.sites.profiles import (
     custom_properties,
     ensure_profile,
     exchange_sync_state,
+    next_timestamp,
     person_view,
     picture_editable,
 )
+from photosync.ttlcache import TTLCache
 
 log = logging.getLogger(__name__)
+
+ACCOUNT_TTL_SECONDS = 2.0
+
+# picture_state's one statement, built once: the profile's columns and the tenant setting as
+# scalar subqueries, so a missing profile still gives a row.
+_PROFILE = select(Profile.picture_source).where(Profile.user_id == bindparam("b_user_id"))
+_PICTURE_STATE = select(
+    _PROFILE.scalar_subquery(),
+    _PROFILE.with_only_columns(Profile.source_etag).scalar_subquery(),
+    select(TenantSetting.value).where(TenantSetting.key == PICTURE_EDITABLE_KEY).scalar_subquery(),
+)
 
 # SetMyProfilePicture: "Pictures in bmp, jpg and png formats and up to 5,000,000 bytes".
 UPLOAD_MAX_BYTES = 5_000_000
@@ -70,6 +91,10 @@ class SitesService:
         self.directory = directory
         self.library = Library(ctx.blobs, self.thumbnail_sizes())
         self._own_large_hook: OwnLargeHook | None = None
+        # Account name (lower case) -> user, for pictures served from memory. A user renamed or
+        # deleted (in any process) is still found under the old name for this many seconds,
+        # as the directory's own user cache does for tokens.
+        self._accounts: TTLCache[str, UserInfo] = TTLCache(ACCOUNT_TTL_SECONDS)
 
     def thumbnail_sizes(self) -> dict[SizeCode, int]:
         return {"S": SMALL_SIZE, "M": MEDIUM_SIZE, "L": self.ctx.settings.large_thumbnail_size}
@@ -82,6 +107,7 @@ class SitesService:
         user = self.directory.get_user(name) if name else None
         if user is None:
             raise UnknownUser(f"The user '{account_name}' does not exist.")
+        self._accounts.put(name.lower(), user)
         return user
 
     def check_read(self, principal: Principal, account_name: str | None) -> UserInfo:
@@ -138,6 +164,29 @@ class SitesService:
             hook(user, principal.session_id, principal.actor)
         except Exception:
             log.exception("own-Large hook failed for %s", user.upn)
+
+    def cached_picture(
+        self, principal: Principal, account_name: str | None, code: SizeCode
+    ) -> Picture | None:
+        """userphoto.aspx from memory alone (no database, no disk, no waiting), or None.
+
+        None means "ask ``check_read`` and ``picture`` in a worker thread": the account or the
+        picture is not in memory, or this is the caller's own Large picture (which may sync).
+        Raises the same errors as ``check_read`` for what it can tell without the database.
+        """
+        self.check_may_read(principal)
+        own = principal.user
+        if account_name is None or not account_name.strip():
+            if own is None:
+                raise BadRequest("An application has no profile of its own; name the user.")
+            user: UserInfo | None = own
+        else:
+            name = upn_from_account_name(account_name).lower()
+            user = own if own is not None and name == own.upn.lower() else None
+            user = user or self._accounts.get(name)
+        if user is None or (code == "L" and principal.is_self(user.id)):
+            return None
+        return self.library.cached(user.id, code)
 
     def picture(self, user_id: str, code: SizeCode) -> Picture:
         # A bare connection, not an ORM session: this is the hottest read of the role.
@@ -206,24 +255,36 @@ class SitesService:
         reason: str = "",
         checked_at: datetime | None = None,
         editable: bool | None = None,
+        also: InTransaction | None = None,
     ) -> str:
         """Show staged thumbnails as the user's picture, in one transaction with its audit row.
 
         ``editable``: the tenant setting if the caller just read it (saves a query).
+        ``also``: more work to commit in the same transaction (sync's record of the check).
         """
         now = self.ctx.clock()
-        with self.ctx.db.write_session() as session:
-            profile = ensure_profile(session, user.id, lock=True)
-            timestamp = self.library.show(
-                session, user, profile, staged, source=source, source_etag=source_etag, now=now
-            )
-            if editable is None:
-                editable = picture_editable(session)
-            profile.exchange_sync_state = exchange_sync_state(user, editable)
-            if checked_at is not None:
-                _checked(profile, "updated", None, checked_at)
-            audit.record(
-                session,
+        with writes.write_connection(self.ctx.db) as conn:
+
+            def picture_values(previous: str | None) -> dict[str, object]:
+                values: dict[str, object] = {
+                    "picture_timestamp": next_timestamp(previous, now),
+                    "placeholder_state": REAL_PICTURE,
+                    "picture_source": source,
+                    "source_etag": source_etag,
+                    "updated_at": now,
+                    "exchange_sync_state": exchange_sync_state(
+                        user, writes.picture_editable(conn) if editable is None else editable
+                    ),
+                }
+                if checked_at is not None:
+                    values |= writes.checked("updated", None, checked_at)
+                return values
+
+            written = writes.save_profile(conn, user.id, picture_values)
+            timestamp = str(written["picture_timestamp"])
+            self.library.show(conn, user, staged, now=now)
+            writes.audit(
+                conn,
                 actor=actor,
                 action=f"sites.picture.{'synced' if source == 'mailbox' else 'uploaded'}",
                 subject_user_id=user.id,
@@ -232,46 +293,77 @@ class SitesService:
                 timestamp=timestamp,
                 reason=reason,
             )
+            if also is not None:
+                also(conn)
+        self.library.forget(user.id)
         return timestamp
 
     def clear_picture(
-        self, user_id: str, *, actor: str, reason: str = "", checked_at: datetime | None = None
+        self,
+        user_id: str,
+        *,
+        actor: str,
+        reason: str = "",
+        checked_at: datetime | None = None,
+        also: InTransaction | None = None,
     ) -> None:
         """Back to the placeholder (the mailbox photo the picture came from was deleted)."""
         now = self.ctx.clock()
-        with self.ctx.db.write_session() as session:
-            profile = ensure_profile(session, user_id, lock=True)
-            self.library.hide(session, user_id, profile, now=now)
-            if checked_at is not None:
-                _checked(profile, "placeholder", None, checked_at)
-            audit.record(
-                session,
+        with writes.write_connection(self.ctx.db) as conn:
+
+            def placeholder_values(previous: str | None) -> dict[str, object]:
+                # The timestamp moves on: versioned URLs of the old picture must not stay valid.
+                values: dict[str, object] = {
+                    "picture_timestamp": next_timestamp(previous, now),
+                    "placeholder_state": PLACEHOLDER,
+                    "picture_source": None,
+                    "source_etag": None,
+                    "updated_at": now,
+                }
+                if checked_at is not None:
+                    values |= writes.checked("placeholder", None, checked_at)
+                return values
+
+            writes.save_profile(conn, user_id, placeholder_values)
+            self.library.hide(conn, user_id)
+            writes.audit(
+                conn,
                 actor=actor,
                 action="sites.picture.cleared",
                 subject_user_id=user_id,
                 reason=reason,
             )
+            if also is not None:
+                also(conn)
+        self.library.forget(user_id)
 
     def record_check(
-        self, user: UserInfo, *, result: str, error: str | None, checked_at: datetime
+        self,
+        user: UserInfo,
+        *,
+        result: str,
+        error: str | None,
+        checked_at: datetime,
+        also: InTransaction | None = None,
     ) -> None:
         """Remember a check that changed no picture, for ``profile_status``."""
-        with self.ctx.db.write_session() as session:
-            profile = ensure_profile(session, user.id, lock=True)
-            profile.exchange_sync_state = exchange_sync_state(user, picture_editable(session))
-            _checked(profile, result, error, checked_at)
+        with writes.write_connection(self.ctx.db) as conn:
+            values = writes.checked(result, error, checked_at)
+            values["exchange_sync_state"] = exchange_sync_state(user, writes.picture_editable(conn))
+            writes.save_profile(conn, user.id, lambda _: values)
+            if also is not None:
+                also(conn)
 
     def picture_state(self, user_id: str) -> tuple[str | None, str | None, bool]:
-        """(picture_source, source_etag) of the user's picture, and the Picture setting."""
-        with self.ctx.db.session() as session:
-            row = session.execute(
-                select(Profile.picture_source, Profile.source_etag).where(
-                    Profile.user_id == user_id
-                )
-            ).first()
-            editable = picture_editable(session)
-        source, etag = row if row else (None, None)
-        return source, etag, editable
+        """(picture_source, source_etag) of the user's picture, and the Picture setting.
+
+        One statement on a bare connection (the sync asks this before every check): the
+        profile's columns and the tenant setting as scalar subqueries, so a missing profile
+        still gives a row.
+        """
+        with self.ctx.db.engine.connect() as conn:
+            source, etag, editable = conn.execute(_PICTURE_STATE, {"b_user_id": user_id}).one()
+        return source, etag, editable != "0"
 
     # --- properties ------------------------------------------------------------------------
 
@@ -372,14 +464,3 @@ class SitesService:
         if user is None:
             raise UnknownUser(f"The user '{user_id}' does not exist.")
         return user
-
-
-def _checked(profile: Profile, result: str, error: str | None, at: datetime) -> None:
-    profile.last_check_at = at
-    profile.last_result = result
-    if result == "error":
-        profile.last_error_at = at
-        profile.last_error = error
-    else:
-        profile.last_success_at = at
-        profile.last_error = None

@@ -14,15 +14,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from photosync import imaging
 from photosync.context import Context
 from photosync.db import Database
 from photosync.directory.interfaces import UserInfo
-from photosync.sites.interfaces import SIZE_CODES, SizeCode
+from photosync.sites.interfaces import SIZE_CODES, InTransaction, SizeCode
 from photosync.sync import records
 from photosync.sync.interfaces import (
     ERROR,
@@ -41,6 +43,8 @@ from photosync.sync.policy import Decision, History
 from photosync.sync.records import CheckOutcome
 
 log = logging.getLogger(__name__)
+
+Recorder = InTransaction  # writes the check's record inside the target's transaction
 
 
 # Checks running at once in one process. Their work is CPU-bound (decode, resize, encode), so
@@ -106,7 +110,6 @@ class SyncEngine:
                     return None
                 reason = decision.reason
             outcome = self._check(user, trigger, reason, session_id, actor)
-            records.record(self.ctx.db, outcome)
         if outcome.result == ERROR:
             log.warning("sync check for %s failed: %s", user.upn, outcome.error)
         return outcome
@@ -114,41 +117,89 @@ class SyncEngine:
     def _check(
         self, user: UserInfo, trigger: str, reason: str, session_id: str | None, actor: str
     ) -> CheckOutcome:
+        """Check, and record the check: in the target's own transaction when it takes it.
+
+        One write transaction per check rather than two (the target's change, then the
+        record): each costs a BEGIN IMMEDIATE, a profile lock and a commit on the request's
+        path. A target that fails after running ``also`` rolls the record back with its change,
+        so the record of a check exists exactly when what it describes does.
+        """
         started_at = self.ctx.clock()
         t0 = time.perf_counter()
         before = TargetState(None, None)
+        recorded: list[CheckOutcome] = []
+
+        def outcome(
+            result: str, to_etag: str | None, error: str | None, timestamp: str | None = None
+        ) -> CheckOutcome:
+            return CheckOutcome(
+                user_id=user.id,
+                trigger=trigger,
+                reason=reason,
+                session_id=session_id,
+                started_at=started_at,
+                duration_ms=round((time.perf_counter() - t0) * 1000),
+                result=result,
+                from_etag=before.source_etag,
+                to_etag=to_etag,
+                error=error,
+                picture_timestamp=timestamp,
+            )
+
+        def recording(result: str, to_etag: str | None, error: str | None = None) -> Recorder:
+            def write(conn: Connection) -> None:
+                done = outcome(result, to_etag, error)
+                records.write(conn, done)
+                recorded.append(done)
+
+            return write
+
         result, to_etag, error, timestamp = ERROR, None, None, None
         try:
             before = self.target.state(user)
             to_etag = before.source_etag
             result, to_etag, timestamp = self._pull(
-                user, before, f"{trigger}: {reason}", actor, started_at
+                user, before, f"{trigger}: {reason}", actor, started_at, recording
             )
             if result not in (UPDATED, PLACEHOLDER):
-                self.target.record_check(user, result=result, error=None, checked_at=started_at)
+                self.target.record_check(
+                    user,
+                    result=result,
+                    error=None,
+                    checked_at=started_at,
+                    also=recording(result, to_etag),
+                )
         except Exception as exc:  # recorded, and the previous picture stays
-            result, error = ERROR, f"{type(exc).__name__}: {exc}"
+            # A record written inside a transaction that then failed was rolled back with it.
+            recorded.clear()
+            result, timestamp, error = ERROR, None, f"{type(exc).__name__}: {exc}"
             log.debug("sync check for %s failed", user.upn, exc_info=True)
             try:
-                self.target.record_check(user, result=ERROR, error=error, checked_at=started_at)
+                self.target.record_check(
+                    user,
+                    result=ERROR,
+                    error=error,
+                    checked_at=started_at,
+                    also=recording(ERROR, to_etag, error),
+                )
             except Exception:
+                recorded.clear()
                 log.exception("could not record the failed check for %s", user.upn)
-        return CheckOutcome(
-            user_id=user.id,
-            trigger=trigger,
-            reason=reason,
-            session_id=session_id,
-            started_at=started_at,
-            duration_ms=round((time.perf_counter() - t0) * 1000),
-            result=result,
-            from_etag=before.source_etag,
-            to_etag=to_etag,
-            error=error,
-            picture_timestamp=timestamp,
-        )
+        if recorded:
+            return replace(recorded[-1], picture_timestamp=timestamp)
+        # The target did not run ``also`` (it keeps nothing in our database, or it failed).
+        done = outcome(result, to_etag, error, timestamp)
+        records.record(self.ctx.db, done)
+        return done
 
     def _pull(
-        self, user: UserInfo, before: TargetState, why: str, actor: str, checked_at: datetime
+        self,
+        user: UserInfo,
+        before: TargetState,
+        why: str,
+        actor: str,
+        checked_at: datetime,
+        recording: Callable[[str, str | None], Recorder],
     ) -> tuple[str, str | None, str | None]:
         """Compare versions and write what changed: (result, source etag shown, timestamp)."""
         if not before.editable:
@@ -169,11 +220,18 @@ class SyncEngine:
                 actor=actor,
                 reason=why,
                 checked_at=checked_at,
+                also=recording(UPDATED, photo.etag),
             )
             return UPDATED, photo.etag, timestamp
         if before.picture_source == "mailbox":
             # Only a picture the mailbox gave is taken back; an upload stays.
-            self.target.clear(user, actor=actor, reason=why, checked_at=checked_at)
+            self.target.clear(
+                user,
+                actor=actor,
+                reason=why,
+                checked_at=checked_at,
+                also=recording(PLACEHOLDER, None),
+            )
             return PLACEHOLDER, None, None
         return NO_PHOTO, before.source_etag, None
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from photosync.directory.interfaces import UserInfo
-from photosync.sites.interfaces import SizeCode
+from photosync.sites.interfaces import InTransaction, SizeCode
 
 # What a check can come to (stored in SyncCheck.result and the profile's last result).
 UPDATED = "updated"  # a new picture was written
@@ -92,13 +92,34 @@ class ProfileTarget(Protocol):
         actor: str,
         reason: str,
         checked_at: datetime,
+        also: InTransaction | None = None,
     ) -> str:
         """Once the staged bytes are durable, show them, all-or-nothing; the new timestamp."""
 
-    def clear(self, user: UserInfo, *, actor: str, reason: str, checked_at: datetime) -> None:
+    def clear(
+        self,
+        user: UserInfo,
+        *,
+        actor: str,
+        reason: str,
+        checked_at: datetime,
+        also: InTransaction | None = None,
+    ) -> None:
         """Back to the placeholder (the source's photo was deleted)."""
 
     def record_check(
-        self, user: UserInfo, *, result: str, error: str | None, checked_at: datetime
+        self,
+        user: UserInfo,
+        *,
+        result: str,
+        error: str | None,
+        checked_at: datetime,
+        also: InTransaction | None = None,
     ) -> None:
         """Remember a check that changed nothing (for the profile's status)."""
+
+
+# ``also`` (above): the engine's record of the check. A target whose rows live in photosync's
+# database runs it in the transaction of its change, so a check commits once and its record
+# exists exactly when the change does; a target that does not call it (one that keeps nothing
+# in this database) leaves the engine to record the check in a transaction of its own.

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import Executable
 
 from photosync.db import Database, new_id
 from photosync.sync.interfaces import COMPLETED, ERROR
@@ -48,8 +51,19 @@ def load_history(db: Database, user_id: str, session_id: str | None) -> History:
 def record(db: Database, outcome: CheckOutcome) -> None:
     """Log the check, move the user's state on, and mark the session as checked, atomically.
 
+    The engine usually has the target run ``write`` inside the transaction that changes the
+    picture (one commit per check); this is for when there is no such transaction.
+    """
+    with db.write_session() as session:
+        write(session.connection(), outcome)
+
+
+def write(conn: Connection, outcome: CheckOutcome) -> None:
+    """``record`` inside the caller's transaction.
+
     Plain statements (an upsert for the state, insert-or-ignore for the session) rather than
-    ORM objects: this runs after every check, on the path of the request that triggered it.
+    ORM objects, built once (see ``_statements``): this runs after every check, on the path of
+    the request that triggered it.
     """
     state: dict[str, object] = {
         "last_check_at": outcome.started_at,
@@ -59,38 +73,60 @@ def record(db: Database, outcome: CheckOutcome) -> None:
         state |= {"last_error_at": outcome.started_at, "last_error": outcome.error}
     elif outcome.result in COMPLETED:
         state |= {"last_success_at": outcome.started_at, "last_error": None}
-    with db.write_session() as session:
-        upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(
-            insert(SyncCheck).values(
-                id=new_id(),
-                user_id=outcome.user_id,
-                trigger=outcome.trigger,
-                reason=outcome.reason,
-                session_id=outcome.session_id,
-                started_at=outcome.started_at,
-                duration_ms=outcome.duration_ms,
-                result=outcome.result,
-                from_etag=outcome.from_etag,
-                to_etag=outcome.to_etag,
-                error=outcome.error,
-            )
+    statements = _statements(conn.dialect.name, tuple(state))
+    conn.execute(
+        statements.check,
+        {
+            "id": new_id(),
+            "user_id": outcome.user_id,
+            "trigger": outcome.trigger,
+            "reason": outcome.reason,
+            "session_id": outcome.session_id,
+            "started_at": outcome.started_at,
+            "duration_ms": outcome.duration_ms,
+            "result": outcome.result,
+            "from_etag": outcome.from_etag,
+            "to_etag": outcome.to_etag,
+            "error": outcome.error,
+        },
+    )
+    conn.execute(statements.state, {"user_id": outcome.user_id, **state})
+    if outcome.session_id is not None:
+        conn.execute(
+            statements.session,
+            {
+                "session_id": outcome.session_id,
+                "user_id": outcome.user_id,
+                "checked_at": outcome.started_at,
+            },
         )
-        session.execute(
-            upsert(SyncState)
-            .values(user_id=outcome.user_id, **state)
-            .on_conflict_do_update(index_elements=[SyncState.user_id], set_=state)
-        )
-        if outcome.session_id is not None:
-            session.execute(
-                upsert(SessionCheck)
-                .values(
-                    session_id=outcome.session_id,
-                    user_id=outcome.user_id,
-                    checked_at=outcome.started_at,
-                )
-                .on_conflict_do_nothing()
-            )
+
+
+@dataclass(frozen=True)
+class _Statements:
+    check: Executable
+    state: Executable
+    session: Executable
+
+
+@lru_cache(maxsize=16)
+def _statements(dialect: str, state_columns: tuple[str, ...]) -> _Statements:
+    """The three statements of ``write``, values left to the parameters.
+
+    Built once per dialect and per set of state columns (an error moves other columns on than
+    a success): building a statement and its cache key on every call cost about three times
+    what executing it does on SQLite.
+    """
+    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+    state = upsert(SyncState)
+    return _Statements(
+        check=insert(SyncCheck),
+        state=state.on_conflict_do_update(
+            index_elements=[SyncState.user_id],
+            set_={column: state.excluded[column] for column in state_columns},
+        ),
+        session=upsert(SessionCheck).on_conflict_do_nothing(),
+    )
 
 
 def recent_checks(db: Database, user_id: str, limit: int = 20) -> list[CheckOutcome]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from photosync.directory.interfaces import UserInfo
-from photosync.sites.interfaces import SizeCode
+from photosync.sites.interfaces import InTransaction, SizeCode
 from photosync.sites.library import Staged
 from photosync.sites.services import SitesService
 from photosync.sync.interfaces import StagedPicture, TargetState
@@ -36,6 +36,7 @@ class SitesProfileTarget:
         actor: str,
         reason: str,
         checked_at: datetime,
+        also: InTransaction | None = None,
     ) -> str:
         own = staged.handle if isinstance(staged.handle, Staged) else None
         return self.sites.show_picture(
@@ -47,12 +48,29 @@ class SitesProfileTarget:
             reason=reason,
             checked_at=checked_at,
             editable=True,  # the engine only commits what an editable profile may show
+            also=also,
         )
 
-    def clear(self, user: UserInfo, *, actor: str, reason: str, checked_at: datetime) -> None:
-        self.sites.clear_picture(user.id, actor=actor, reason=reason, checked_at=checked_at)
+    def clear(
+        self,
+        user: UserInfo,
+        *,
+        actor: str,
+        reason: str,
+        checked_at: datetime,
+        also: InTransaction | None = None,
+    ) -> None:
+        self.sites.clear_picture(
+            user.id, actor=actor, reason=reason, checked_at=checked_at, also=also
+        )
 
     def record_check(
-        self, user: UserInfo, *, result: str, error: str | None, checked_at: datetime
+        self,
+        user: UserInfo,
+        *,
+        result: str,
+        error: str | None,
+        checked_at: datetime,
+        also: InTransaction | None = None,
     ) -> None:
-        self.sites.record_check(user, result=result, error=error, checked_at=checked_at)
+        self.sites.record_check(user, result=result, error=error, checked_at=checked_at, also=also)
