@@ -182,19 +182,32 @@ def current_principal(principal: Principal | None) -> Principal:
 # user was seen in the last seconds, nothing here touches the database or leaves the loop.
 
 
-async def _optional_principal_dep(request: Request) -> Principal | None:
-    directory = directory_service(request)
+def principal_from_memory(request: Request) -> Principal | None:
+    """The bearer caller, if known without the database (the token is still verified here).
+
+    None means "ask ``optional_principal`` in a worker thread": no bearer token (a cookie or
+    nobody), or a user or app not looked up in the last few seconds. A bad token raises 401.
+    """
     token = _bearer_token(request)
-    if token is not None:
-        claims = _verify_bearer(directory, token)
-        if claims.kind == "app" and directory.app_known(claims.subject):
-            return _bearer_principal(claims, None, True)
-        if claims.kind == "user" and (user := directory.cached_user(claims.subject)):
-            return _bearer_principal(claims, user, False)
-    elif not request.cookies.get(SESSION_COOKIE):
+    if token is None:
+        return None
+    directory = directory_service(request)
+    claims = _verify_bearer(directory, token)
+    if claims.kind == "app" and directory.app_known(claims.subject):
+        return _bearer_principal(claims, None, True)
+    if claims.kind == "user" and (user := directory.cached_user(claims.subject)):
+        return _bearer_principal(claims, user, False)
+    return None
+
+
+async def _optional_principal_dep(request: Request) -> Principal | None:
+    principal = principal_from_memory(request)
+    if principal is not None:
+        return principal
+    if not request.headers.get("authorization") and not request.cookies.get(SESSION_COOKIE):
         return None
     # Sessions are never cached: a sign-out must end the session at once, everywhere.
-    return await run_in_threadpool(optional_principal, request, directory)
+    return await run_in_threadpool(optional_principal, request, directory_service(request))
 
 
 async def _current_principal_dep(

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from fastapi import Request
+from fastapi.responses import Response
 
+from photosync.mailbox.interfaces import PhotoInfo
 from photosync.web import ApiError
 
+JPEG = "image/jpeg"
+# Revalidate on every use (the answer is cheap: 304 without a body), and only in the caller's
+# own cache: a photo URL such as /me/photo/$value means a different picture per signed-in user.
+REVALIDATE = "private, max-age=0, must-revalidate"
+# A URL carrying the version (…/$value?v=<etag>, as the portal builds them) never changes meaning.
+IMMUTABLE = "private, max-age=31536000, immutable"
 UPLOAD_TYPES = "image/jpeg, image/png (any image/*) or application/octet-stream"
 
 
@@ -64,3 +72,23 @@ def is_not_modified(if_none_match: str | None, etag: str) -> bool:
     if if_none_match.strip() == "*":
         return True
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
+def image_headers(request: Request, info: PhotoInfo, size: int) -> tuple[dict[str, str], bool]:
+    """The headers of ``info``'s image at ``size``, and whether the answer is 304."""
+    # Strong: the bytes of one version at one size never change.
+    etag = f'"{info.etag}-{size}"'
+    # Immutable only when ?v= names the version actually served, never an older one.
+    cache = IMMUTABLE if request.query_params.get("v") == info.etag else REVALIDATE
+    headers = {"ETag": etag, "Cache-Control": cache}
+    return headers, is_not_modified(request.headers.get("if-none-match"), etag)
+
+
+def image_response(request: Request, headers: dict[str, str], data: bytes | None) -> Response:
+    """304 when ``data`` is None (the caller has it), else the JPEG (headers only for HEAD)."""
+    if data is None:
+        return Response(status_code=304, headers=headers)
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(data))
+        return Response(headers=headers, media_type=JPEG)
+    return Response(data, headers=headers, media_type=JPEG)

@@ -22,7 +22,7 @@ from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.imaging import CropBox, Limits
-from photosync.mailbox.cache import BlobLRU
+from photosync.mailbox.cache import BlobLRU, CurrentPhotos
 from photosync.mailbox.errors import (
     AccessDenied,
     MailboxNotEnabled,
@@ -39,6 +39,7 @@ from photosync.mailbox.store import (
     new_etag,
     version_info,
 )
+from photosync.ttlcache import TTLCache
 
 if TYPE_CHECKING:
     from photosync.directory.auth import Principal
@@ -48,6 +49,10 @@ log = logging.getLogger(__name__)
 __all__ = ["PHOTO_CHANGED", "MailboxService", "StoredPhoto"]
 
 PHOTO_CHANGED = "photo.changed"
+# How long a user named in a URL (/users/{id-or-upn}) is remembered for images served from
+# memory: a user deleted or changed by another process is still found so for this long, as the
+# directory's own cache does for tokens.
+TARGET_TTL_SECONDS = 2.0
 T = TypeVar("T")
 
 
@@ -58,6 +63,10 @@ class MailboxService:
         self.ctx = ctx
         self.directory = directory
         self.cache = BlobLRU()
+        # For graph's $value from memory (mailbox.hot): only the HTTP image reads fill these;
+        # the service's own reads (sync, CLI, metadata) always ask the database.
+        self.current = CurrentPhotos()
+        self.targets: TTLCache[str, UserInfo] = TTLCache(TARGET_TTL_SECONDS)
 
     @property
     def limits(self) -> Limits:
@@ -98,6 +107,8 @@ class MailboxService:
             found = self.directory.get_user(id_or_upn)
             if found is None:
                 raise UserNotFound(id_or_upn)
+            # Under the name exactly as given: another spelling is simply looked up again.
+            self.targets.put(id_or_upn, found)
             user = found
         # Authorise before saying anything about the mailbox.
         if not allowed(user.id):
@@ -128,6 +139,10 @@ class MailboxService:
         # work, and skipping them cut its cost to about a third (bench/bench_http.py).
         with self.ctx.db.engine.connect() as conn:
             return load_version(conn, user_id, preview=preview)
+
+    def current_stored(self, user_id: str) -> StoredPhoto | None:
+        """``stored_photo``, remembered for a moment so the next request needs no database."""
+        return self.current.load(user_id, self.stored_photo)
 
     def rendition(self, stored: StoredPhoto, size: int | None = None) -> bytes:
         """The JPEG of ``stored`` at ``size`` (None = master); PhotoNotFound if not offered."""
@@ -218,7 +233,7 @@ class MailboxService:
                 )
             return info
 
-        info = self._transaction(write)
+        info = self._transaction(user.id, write)
         if not preview:
             self._follow_in_directory(user.id, info, photo.renditions[photo.master_size], actor)
         return info
@@ -251,7 +266,7 @@ class MailboxService:
             )
             return stored
 
-        stored = self._transaction(write)
+        stored = self._transaction(user.id, write)
         self._follow_in_directory(user.id, stored.info, self.rendition(stored), actor)
         return stored.info
 
@@ -274,7 +289,7 @@ class MailboxService:
                 version_id=dropped,
             )
 
-        self._transaction(write)
+        self._transaction(user.id, write)
 
     def delete_photo(self, user_id: str, *, actor: str) -> None:
         """Remove-UserPhoto: afterwards the user has no photo (404s, not a fall-back)."""
@@ -298,22 +313,27 @@ class MailboxService:
                 session, PHOTO_CHANGED, user_id=user.id, version_id=None
             )
 
-        self._transaction(write)
+        self._transaction(user.id, write)
         self._follow_in_directory(user.id, None, None, actor)
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _transaction(self, work: Callable[[Session], T]) -> T:
-        # Two first-ever writes for one user can race to insert its mailbox_photos row on
-        # PostgreSQL (SQLite's write_session serialises writers); the loser simply retries.
-        for attempt in range(3):
-            try:
-                with self.ctx.db.write_session() as session:
-                    return work(session)
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+    def _transaction(self, user_id: str, work: Callable[[Session], T]) -> T:
+        try:
+            # Two first-ever writes for one user can race to insert its mailbox_photos row on
+            # PostgreSQL (SQLite's write_session serialises writers); the loser simply retries.
+            for attempt in range(3):
+                try:
+                    with self.ctx.db.write_session() as session:
+                        return work(session)
+                except IntegrityError:
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+        finally:
+            # After the commit (or a failure, where it costs one read): every write of a user's
+            # mailbox is seen by this process's next image request, never a remembered version.
+            self.current.forget(user_id)
 
     def _follow_in_directory(
         self, user_id: str, info: PhotoInfo | None, master: bytes | None, actor: str
