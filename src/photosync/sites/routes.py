@@ -22,7 +22,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from photosync.directory.auth import CurrentPrincipal, Principal
+from photosync.directory.auth import (
+    SESSION_COOKIE,
+    CurrentPrincipal,
+    Principal,
+    current_principal,
+    directory_service,
+    optional_principal,
+    principal_from_memory,
+)
 from photosync.sites import odata
 from photosync.sites.errors import BadRequest, SitesError
 from photosync.sites.interfaces import LIBRARY_FOLDER, SizeCode, account_slug, size_code
@@ -77,16 +85,21 @@ def _matches(header: str | None, etag: str) -> bool:
 
 
 @router.api_route("/_layouts/15/userphoto.aspx", methods=["GET", "HEAD"])
-async def userphoto(request: Request, principal: CurrentPrincipal) -> Response:
+async def userphoto(request: Request) -> Response:
     """``?size=S|M|L&accountname=…`` (or ``username=``); the placeholder for a user without one.
 
-    Async: most requests (someone's S or M, seen in the last second or two) are answered from
-    memory without leaving the event loop; the rest, which read the database or the disk or
-    may run a sync (your own Large picture), take one trip to the thread pool.
+    Async: most requests (someone's S or M, seen in the last second or two, by a bearer caller
+    seen in the last seconds) are answered from memory without leaving the event loop; the rest,
+    which read the database or the disk or may run a sync (your own Large picture), take one
+    trip to the thread pool. The principal is resolved here rather than declared as a
+    dependency: solving dependencies was a noticeable share of a request answered from memory.
     """
-    # Not the ``Sites`` dependency: on this route each dependency FastAPI solves is a
-    # noticeable share of a request answered from memory.
     sites: SitesService = request.app.state.sites
+    principal = principal_from_memory(request)
+    if principal is None and not (
+        request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE)
+    ):
+        current_principal(None)  # nobody: 401 before anything else is looked at
     # ASP.NET reads query keys case-insensitively (AccountName=, Size=).
     query = {key.lower(): value for key, value in request.query_params.items()}
     code = size_code(query.get("size"))
@@ -94,17 +107,25 @@ async def userphoto(request: Request, principal: CurrentPrincipal) -> Response:
         raise ApiError(400, odata_code(), "size must be S, M or L.")
     account = query.get("accountname") or query.get("username")
     try:
-        picture = sites.cached_picture(principal, account, code)
+        picture = sites.cached_picture(principal, account, code) if principal else None
         if picture is None:
-            picture = await run_in_threadpool(_read_userphoto, sites, principal, account, code)
+            picture = await run_in_threadpool(
+                _read_userphoto, request, sites, principal, account, code
+            )
     except SitesError as exc:
         raise _api_error(exc) from exc
     return picture_response(request, picture, query.get("t"))
 
 
 def _read_userphoto(
-    sites: SitesService, principal: Principal, account: str | None, code: SizeCode
+    request: Request,
+    sites: SitesService,
+    principal: Principal | None,
+    account: str | None,
+    code: SizeCode,
 ) -> Picture:
+    if principal is None:  # a cookie, a user not seen lately, or nobody (401)
+        principal = current_principal(optional_principal(request, directory_service(request)))
     user = sites.check_read(principal, account)
     if code == "L" and principal.is_self(user.id):
         # Before the read, so the answer carries a picture the check just took.
