@@ -44,4 +44,10 @@ def app_for(services: Services) -> FastAPI:
     app.include_router(mailbox_graph.router)
     app.include_router(directory_routes.router)
     portal_routes.install(app)
+    # The image GETs that serve most requests, tried first and without FastAPI's per-request
+    # work; their FastAPI twins stay for the OpenAPI description.
+    app.router.routes[:0] = [
+        *sites_routes.plain_image_routes(),
+        *mailbox_graph.plain_image_routes(),
+    ]
     return app

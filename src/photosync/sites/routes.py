@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from photosync.directory.auth import (
     SESSION_COOKIE,
@@ -115,6 +116,12 @@ async def userphoto(request: Request) -> Response:
     except SitesError as exc:
         raise _api_error(exc) from exc
     return picture_response(request, picture, query.get("t"))
+
+
+def plain_image_routes() -> list[Route]:
+    """userphoto.aspx again, as a plain Starlette route for ``app.py`` to put before all others
+    (same reason as photosync.mailbox.graph.plain_image_routes: no FastAPI per-request work)."""
+    return [Route("/_layouts/15/userphoto.aspx", userphoto, methods=["GET", "HEAD"])]
 
 
 def _read_userphoto(
