@@ -51,6 +51,11 @@ def cached_image(request: Request, principal: Principal, size_text: str | None) 
     stored = mailbox.current.get(user.id)
     if stored is None:
         return None
+    # A versioned URL naming another version than the one remembered was built from newer data
+    # (another process changed the photo): read the database rather than serve the old bytes.
+    wanted = request.query_params.get("v")
+    if wanted is not None and wanted != stored.info.etag:
+        return None
     size = stored.info.master_size if size_text is None else parse_size(size_text)
     key = stored.blob_keys.get(size) if size is not None else None
     if size is None or key is None:
