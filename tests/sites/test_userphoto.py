@@ -206,6 +206,33 @@ def test_a_picture_changed_by_another_process_is_served_within_the_cache_lifetim
     assert not is_placeholder(after)
 
 
+def test_a_versioned_url_newer_than_memory_is_read_from_the_database_at_once(
+    client: TestClient, services: Services, alice: UserInfo, bob: UserInfo
+) -> None:
+    from photosync.context import Context
+    from photosync.services import build_services
+
+    set_mailbox_photo(services, alice, seed=1)
+    services.sync.check_now(alice.upn, actor="test")
+    auth = sign_in(services, bob)
+    before = userphoto(client, auth, alice.upn, "M").content
+    assert userphoto(client, auth, alice.upn, "M").content == before  # from memory now
+
+    other_ctx = Context.from_settings(services.ctx.settings)
+    try:
+        other = build_services(other_ctx)
+        set_mailbox_photo(other, alice, seed=2)
+        assert other.sync.check_now(alice.upn, actor="test").result == "updated"
+        timestamp = other.sites.profile_status(alice.id).picture_timestamp
+    finally:
+        other_ctx.db.dispose()
+    assert timestamp is not None
+    # Within the cache lifetime, yet the URL with the new ?t= gets the new picture, for good.
+    r = userphoto(client, auth, alice.upn, "M", t=timestamp)
+    assert r.status_code == 200 and r.content != before
+    assert "immutable" in r.headers["cache-control"]
+
+
 def test_own_large_picture_is_never_answered_from_memory(
     client: TestClient, services: Services, alice: UserInfo
 ) -> None:

@@ -109,6 +109,10 @@ async def userphoto(request: Request) -> Response:
     account = query.get("accountname") or query.get("username")
     try:
         picture = sites.cached_picture(principal, account, code) if principal else None
+        if picture is not None and query.get("t") not in (None, picture.timestamp):
+            # A ?t= newer than what is in memory came from fresher data (another process
+            # synced): read the database rather than serve the old picture under the new URL.
+            picture = None
         if picture is None:
             picture = await run_in_threadpool(
                 _read_userphoto, request, sites, principal, account, code
