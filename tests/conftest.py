@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -152,6 +153,16 @@ def ctx(settings: Settings, clock: MovableClock) -> Iterator[Context]:
 @pytest.fixture
 def services(ctx: Context) -> Services:
     return build_services(ctx)
+
+
+@contextmanager
+def another_process(services: Services) -> Iterator[Services]:
+    """Services of a second process (the CLI, a worker, another server) on the same data."""
+    other = Context.from_settings(services.ctx.settings)
+    try:
+        yield build_services(other)
+    finally:
+        other.db.dispose()
 
 
 @pytest.fixture

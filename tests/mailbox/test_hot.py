@@ -13,11 +13,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
 from photosync.mailbox.cache import CURRENT_TTL_SECONDS
-from photosync.services import Services, build_services
-from tests.conftest import bearer
+from photosync.services import Services
+from tests.conftest import another_process, bearer
 from tests.mailbox.conftest import jpeg, put_photo
 
 VALUE = "/v1.0/users/alice@example.org/photos/96x96/$value"
@@ -109,9 +108,7 @@ def test_a_change_by_another_process_is_served_within_the_cache_lifetime(
     assert _get(client, alice_auth).content == before.content  # from memory now
 
     # A second process (the CLI, another server) on the same database and blob store.
-    other_ctx = Context.from_settings(services.ctx.settings)
-    try:
-        other = build_services(other_ctx)
+    with another_process(services) as other:
         other.mailbox.set_photo(alice.id, jpeg(300, 300, seed=2), actor="other")
         time.sleep(CURRENT_TTL_SECONDS + 0.2)
         after = _get(client, alice_auth, **{"If-None-Match": before.headers["etag"]})
@@ -121,8 +118,6 @@ def test_a_change_by_another_process_is_served_within_the_cache_lifetime(
         other.mailbox.delete_photo(alice.id, actor="other")
         time.sleep(CURRENT_TTL_SECONDS + 0.2)
         assert _get(client, alice_auth).status_code == 404
-    finally:
-        other_ctx.db.dispose()
 
 
 def test_a_versioned_url_newer_than_memory_is_read_from_the_database_at_once(
@@ -133,13 +128,8 @@ def test_a_versioned_url_newer_than_memory_is_read_from_the_database_at_once(
     assert _get(client, alice_auth).content == before.content  # from memory now
 
     # Another process changes the photo; a page built from the database names the new etag.
-    other_ctx = Context.from_settings(services.ctx.settings)
-    try:
-        new = build_services(other_ctx).mailbox.set_photo(
-            alice.id, jpeg(300, 300, seed=2), actor="other"
-        )
-    finally:
-        other_ctx.db.dispose()
+    with another_process(services) as other:
+        new = other.mailbox.set_photo(alice.id, jpeg(300, 300, seed=2), actor="other")
     # Within the cache lifetime, yet the versioned URL gets the new bytes, cacheable for good.
     r = client.get(f"{VALUE}?v={new.etag}", headers=alice_auth)
     assert r.status_code == 200 and r.content != before.content

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from photosync.directory.interfaces import UserInfo
 from photosync.imaging import placeholder
 from photosync.services import Services
+from tests.conftest import another_process
 from tests.sites.helpers import (
     USERPHOTO,
     app_auth,
@@ -182,8 +183,6 @@ def test_a_picture_changed_by_another_process_is_served_within_the_cache_lifetim
 ) -> None:
     import time
 
-    from photosync.context import Context
-    from photosync.services import build_services
     from photosync.sites.library import CURRENT_TTL_SECONDS
 
     set_mailbox_photo(services, alice, seed=1)
@@ -193,13 +192,9 @@ def test_a_picture_changed_by_another_process_is_served_within_the_cache_lifetim
     assert userphoto(client, auth, alice.upn, "M").content == before  # from memory now
 
     # A second process (a worker, another server) on the same database and blob store.
-    other_ctx = Context.from_settings(services.ctx.settings)
-    try:
-        other = build_services(other_ctx)
+    with another_process(services) as other:
         set_mailbox_photo(other, alice, seed=2)
         assert other.sync.check_now(alice.upn, actor="test").result == "updated"
-    finally:
-        other_ctx.db.dispose()
     time.sleep(CURRENT_TTL_SECONDS + 0.2)
     after = userphoto(client, auth, alice.upn, "M")
     assert after.status_code == 200 and after.content != before
@@ -209,23 +204,16 @@ def test_a_picture_changed_by_another_process_is_served_within_the_cache_lifetim
 def test_a_versioned_url_newer_than_memory_is_read_from_the_database_at_once(
     client: TestClient, services: Services, alice: UserInfo, bob: UserInfo
 ) -> None:
-    from photosync.context import Context
-    from photosync.services import build_services
-
     set_mailbox_photo(services, alice, seed=1)
     services.sync.check_now(alice.upn, actor="test")
     auth = sign_in(services, bob)
     before = userphoto(client, auth, alice.upn, "M").content
     assert userphoto(client, auth, alice.upn, "M").content == before  # from memory now
 
-    other_ctx = Context.from_settings(services.ctx.settings)
-    try:
-        other = build_services(other_ctx)
+    with another_process(services) as other:
         set_mailbox_photo(other, alice, seed=2)
         assert other.sync.check_now(alice.upn, actor="test").result == "updated"
         timestamp = other.sites.profile_status(alice.id).picture_timestamp
-    finally:
-        other_ctx.db.dispose()
     assert timestamp is not None
     # Within the cache lifetime, yet the URL with the new ?t= gets the new picture, for good.
     r = userphoto(client, auth, alice.upn, "M", t=timestamp)
