@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from photosync.blobs import BlobStore
 from photosync.directory.interfaces import UserInfo
 from photosync.services import Services
 from photosync.settings import Settings
 from photosync.sites.interfaces import InTransaction, SizeCode
-from photosync.sites.library import Staged
 from photosync.sync.interfaces import (
     PhotoSource,
     ProfileTarget,
@@ -71,12 +69,11 @@ class CountingSource:
 
 
 class DyingTarget:
-    """The real sites target, but the process "dies" after the blobs are written and before the
-    rows that show them are committed (``commit`` raises instead)."""
+    """The real sites target, but the process "dies" after the thumbnails are made and staged
+    and before the transaction that would write and show them commits (``commit`` raises)."""
 
-    def __init__(self, inner: ProfileTarget, blobs: BlobStore) -> None:
+    def __init__(self, inner: ProfileTarget) -> None:
         self.inner = inner
-        self.blobs = blobs
         self.dying = True
         self.staged: list[StagedPicture] = []
 
@@ -103,9 +100,7 @@ class DyingTarget:
         also: InTransaction | None = None,
     ) -> str:
         if self.dying:
-            if isinstance(staged.handle, Staged):  # the bytes are on disk when it "dies"
-                staged.handle.wait_durable(self.blobs)
-            raise SystemError("killed between the blobs and the commit")
+            raise SystemError("killed between staging and the commit")
         return self.inner.commit(
             user,
             staged,
@@ -170,6 +165,6 @@ def counting(services: Services, rewire: Rewire) -> CountingSource:
 
 @pytest.fixture
 def dying(services: Services, rewire: Rewire) -> DyingTarget:
-    target = DyingTarget(SitesProfileTarget(services.sites), services.ctx.blobs)
+    target = DyingTarget(SitesProfileTarget(services.sites))
     rewire(target=target)
     return target

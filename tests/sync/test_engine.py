@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from photosync.audit import AuditEvent
+from photosync.blobs import sha256_hex
 from photosync.directory.interfaces import UserInfo
 from photosync.services import Services
 from photosync.sites.interfaces import InTransaction
+from photosync.sites.library import Staged
 from photosync.sites.models import LibraryFile
 from photosync.sync.interfaces import StagedPicture
 from photosync.sync.targets import SitesProfileTarget
@@ -107,12 +109,15 @@ def test_a_sync_killed_half_way_leaves_the_previous_picture(
     clock.advance(hours=1)
     outcome = services.sync.check_now(alice.upn, actor="test")
     assert outcome.result == "error" and "killed" in (outcome.error or "")
-    # The new thumbnails reached the blob store, but nothing points at them.
+    # The new thumbnails were made and staged, but no library row holds them or points at them.
     [staged] = dying.staged[-1:]
-    assert all(services.ctx.blobs.exists(key) for key in staged.refs.values())
+    assert isinstance(staged.handle, Staged)
+    assert {code: sha256_hex(data) for code, data in staged.handle.files.items()} == staged.refs
     with services.ctx.db.session() as session:
-        shown = set(session.scalars(select(LibraryFile.sha256)))
-    assert not shown & set(staged.refs.values())
+        rows = session.execute(select(LibraryFile.sha256, LibraryFile.data)).all()
+    assert len(rows) == 3  # the previous picture's S/M/L
+    assert not {sha for sha, _ in rows} & set(staged.refs.values())
+    assert not {data for _, data in rows} & set(staged.handle.files.values())
     after = {code: userphoto(client, auth, alice.upn, code).content for code in "SML"}
     assert after == before
     status = services.sites.profile_status(alice.id)

@@ -1,8 +1,10 @@
-"""The "User Photos" library: each profile's S/M/L thumbnails as rows pointing at blobs.
+"""The "User Photos" library: each profile's S/M/L thumbnails as rows that hold their bytes.
 
-Writes follow the house rule: blobs first (durable, referenced by nothing), then one transaction
-that swaps the three rows and the profile's picture properties. A crash in between leaves
-unreferenced blobs and the previous picture, never a mix of two pictures.
+Writes are one transaction that swaps the three rows (bytes included) and the profile's picture
+properties: a crash or a failure before the commit leaves the previous picture, never a mix of
+two pictures, and leaves nothing behind to collect. (The mailbox keeps its photos in the blob
+store; these thumbnails are small enough to sit in the database, which saves a sync the fsync
+of three blob files before its commit.)
 Reads take the thumbnail row and the picture timestamp in one query, so a reader sees one whole
 picture or the next one.
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from photosync import imaging
-from photosync.blobs import BlobStore, sha256_hex
+from photosync.blobs import sha256_hex
 from photosync.directory.interfaces import UserInfo
 from photosync.mailbox.cache import BlobLRU
 from photosync.sites.interfaces import SIZE_CODES, SizeCode, thumbnail_path
@@ -41,30 +42,14 @@ class Picture:
 
 @dataclass(frozen=True)
 class Staged:
-    """Thumbnails on their way into the blob store, not shown yet: sha256 and length per size.
+    """Thumbnails ready to be shown, not shown yet: bytes, sha256 and length per size.
 
-    The keys are known before the bytes are on disk (content addressing), so the transaction
-    that will show them can do its work while the writes finish; ``show`` waits for them
-    before the commit that makes the rows visible.
+    Nothing is written until ``show``: the bytes go into the library rows in its transaction.
     """
 
+    files: Mapping[SizeCode, bytes]
     keys: Mapping[SizeCode, str]
     lengths: Mapping[SizeCode, int]
-    writes: tuple[Future[str], ...] = ()
-
-    def wait_durable(self, blobs: BlobStore) -> None:
-        """Return once every thumbnail is durably stored; raise if a write failed."""
-        if self.writes:
-            written = {write.result() for write in self.writes}
-            if written != set(self.keys.values()):
-                raise ValueError("staged thumbnails were stored under other keys")
-            return
-        for code, key in self.keys.items():
-            if not blobs.exists(key):
-                raise ValueError(f"staged {code} thumbnail is not in the blob store")
-
-
-_PUTS = ThreadPoolExecutor(max_workers=len(SIZE_CODES), thread_name_prefix="sites-blob-put")
 
 
 @lru_cache(maxsize=8)
@@ -95,6 +80,27 @@ _READ = (
     )
     .where(Profile.user_id == bindparam("b_user_id"))
 )
+# The same read with the file's bytes, for when they are not in memory: one statement again, so
+# bytes, sha256 and timestamp belong to one picture even if another one is being committed.
+_READ_WITH_DATA = (
+    select(Profile.picture_timestamp, LibraryFile.sha256, LibraryFile.data)
+    .select_from(Profile)
+    .outerjoin(
+        LibraryFile,
+        (LibraryFile.user_id == Profile.user_id) & (LibraryFile.size_code == bindparam("b_code")),
+    )
+    .where(Profile.user_id == bindparam("b_user_id"))
+)
+_READ_PATH = (
+    select(LibraryFile.user_id, LibraryFile.sha256, Profile.picture_timestamp)
+    .join(Profile, Profile.user_id == LibraryFile.user_id)
+    .where(LibraryFile.path == bindparam("b_path"))
+)
+_READ_PATH_WITH_DATA = (
+    select(LibraryFile.user_id, LibraryFile.sha256, Profile.picture_timestamp, LibraryFile.data)
+    .join(Profile, Profile.user_id == LibraryFile.user_id)
+    .where(LibraryFile.path == bindparam("b_path"))
+)
 _DELETE_FILES = delete(LibraryFile).where(LibraryFile.user_id == bindparam("b_user_id"))
 _INSERT_FILE = insert(LibraryFile)
 
@@ -108,10 +114,9 @@ def _not_cached(key: str) -> bytes:
 
 
 class Library:
-    def __init__(self, blobs: BlobStore, sizes: Mapping[SizeCode, int]) -> None:
-        self.blobs = blobs
+    def __init__(self, sizes: Mapping[SizeCode, int]) -> None:
         self.sizes = dict(sizes)
-        # Blobs are content-addressed, so cached bytes can never be stale.
+        # Keyed by the bytes' sha256, so cached bytes can never be stale.
         self.cache = BlobLRU(max_total=32 * 1024 * 1024)
         # (user id, size) -> (sha256 or None for the placeholder, picture timestamp): the
         # pointer, which unlike the bytes can move, hence the short TTL and ``forget``.
@@ -142,14 +147,27 @@ class Library:
     def read(self, session: Connection | Session, user_id: str, code: SizeCode) -> Picture:
         """The user's thumbnail at ``code``, or the placeholder when they have none."""
         generation = self._generation
-        row = session.execute(_READ, {"b_user_id": user_id, "b_code": code}).first()
+        params = {"b_user_id": user_id, "b_code": code}
+        row = session.execute(_READ, params).first()
         timestamp, sha = row if row is not None else (None, None)
+        data = None if sha is None else self.cache.peek(sha)
+        if sha is not None and data is None:
+            # Read again with the bytes (rather than by sha256 alone): the picture may have
+            # changed since the first read, and bytes of one must not go out with another's ETag.
+            full = session.execute(_READ_WITH_DATA, params).first()
+            timestamp, sha, data = full if full is not None else (None, None, None)
+            if sha is not None and data is not None:
+                self._remember(sha, data)
         with self._guard:
             if generation == self._generation:
                 self._current.put((user_id, code), (sha, timestamp))
-        if sha is None:
+        if sha is None or data is None:
             return _with_timestamp(placeholder(self.sizes[code]), timestamp)
-        return Picture(self.cache.get(sha, self.blobs.get), _etag(sha), False, timestamp)
+        return Picture(data, _etag(sha), False, timestamp)
+
+    def _remember(self, sha: str, data: bytes) -> None:
+        """Keep bytes read from a row in memory (if they are small enough for the LRU)."""
+        self.cache.get(sha, lambda _key: data)
 
     def forget(self, user_id: str) -> None:
         """The user's picture changed (committed by this process): drop what was read before."""
@@ -160,15 +178,19 @@ class Library:
 
     def read_path(self, session: Connection | Session, path: str) -> tuple[str, Picture] | None:
         """The file at a canonical library path (see ``thumbnail_path``): (user id, picture)."""
-        row = session.execute(
-            select(LibraryFile.user_id, LibraryFile.sha256, Profile.picture_timestamp)
-            .join(Profile, Profile.user_id == LibraryFile.user_id)
-            .where(LibraryFile.path == path)
-        ).first()
+        row = session.execute(_READ_PATH, {"b_path": path}).first()
         if row is None:
             return None
         user_id, sha, timestamp = row
-        return user_id, Picture(self.cache.get(sha, self.blobs.get), _etag(sha), False, timestamp)
+        data = self.cache.peek(sha)
+        if data is None:
+            # As in ``read``: bytes, ETag and timestamp from one statement.
+            full = session.execute(_READ_PATH_WITH_DATA, {"b_path": path}).first()
+            if full is None:
+                return None
+            user_id, sha, timestamp, data = full
+            self._remember(sha, data)
+        return user_id, Picture(data, _etag(sha), False, timestamp)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -176,11 +198,11 @@ class Library:
         missing = [code for code in SIZE_CODES if code not in files]
         if missing:
             raise ValueError(f"thumbnails missing for size(s) {', '.join(missing)}")
-        # Each put waits for two fsyncs: side by side, and alongside the transaction that will
-        # show them, they cost about one.
-        writes = tuple(_PUTS.submit(self.blobs.put, files[code]) for code in SIZE_CODES)
-        keys = {code: sha256_hex(files[code]) for code in SIZE_CODES}
-        return Staged(keys, {code: len(files[code]) for code in SIZE_CODES}, writes)
+        return Staged(
+            {code: files[code] for code in SIZE_CODES},
+            {code: sha256_hex(files[code]) for code in SIZE_CODES},
+            {code: len(files[code]) for code in SIZE_CODES},
+        )
 
     def show(
         self,
@@ -192,8 +214,8 @@ class Library:
     ) -> None:
         """Swap in the staged thumbnails (the caller moves the profile's properties on).
 
-        Runs inside the caller's transaction and returns only when the blobs are durable, so
-        the commit that follows never makes a row visible before the bytes it points at.
+        Runs inside the caller's transaction: the rows carry the bytes, so its commit makes
+        the whole picture visible at once, and its rollback leaves no trace of it.
         """
         conn.execute(_DELETE_FILES, {"b_user_id": user.id})
         conn.execute(
@@ -205,12 +227,12 @@ class Library:
                     "size_code": code,
                     "sha256": staged.keys[code],
                     "length": staged.lengths[code],
+                    "data": staged.files[code],
                     "modified_at": now,
                 }
                 for code in SIZE_CODES
             ],
         )
-        staged.wait_durable(self.blobs)
 
     def hide(self, conn: Connection, user_id: str) -> None:
         """The thumbnails leave the library (the caller moves the profile to the placeholder)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from photosync.db import Base, UTCDateTime, utcnow
@@ -50,7 +50,12 @@ class ProfileProperty(Base):
 
 
 class LibraryFile(Base):
-    """A file in the "User Photos" library: ``/User Photos/Profile Pictures/a_b_com_LThumb.jpg``."""
+    """A file in the "User Photos" library: ``/User Photos/Profile Pictures/a_b_com_LThumb.jpg``.
+
+    The bytes live in the row, as SharePoint keeps library files in its content database: the
+    thumbnails are small (about 1-25 KB), and bytes and pointer then commit in one transaction,
+    all-or-nothing by construction, with no blob file to fsync first and none left orphaned.
+    """
 
     __tablename__ = "library_files"
 
@@ -59,8 +64,10 @@ class LibraryFile(Base):
         String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     size_code: Mapped[str] = mapped_column(String(1))  # "S" | "M" | "L"
+    # sha256 of ``data``: the ETag and the key of the in-memory byte cache.
     sha256: Mapped[str] = mapped_column(String(64))
     length: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

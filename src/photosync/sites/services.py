@@ -89,7 +89,7 @@ class SitesService:
     def __init__(self, ctx: Context, directory: DirectoryService) -> None:
         self.ctx = ctx
         self.directory = directory
-        self.library = Library(ctx.blobs, self.thumbnail_sizes())
+        self.library = Library(self.thumbnail_sizes())
         self._own_large_hook: OwnLargeHook | None = None
         # Account name (lower case) -> user, for pictures served from memory. A user renamed or
         # deleted (in any process) is still found under the old name for this many seconds,

@@ -67,11 +67,15 @@ class TargetState:
 
 @dataclass(frozen=True)
 class StagedPicture:
-    """Thumbnails durably in the target's storage, not shown yet (refs are target-specific)."""
+    """Thumbnails on their way to the target, not shown yet (refs are target-specific).
+
+    Our sites keeps the bytes in the handle until ``commit`` writes them with the rows; a
+    remote target may have uploaded them already.
+    """
 
     refs: Mapping[SizeCode, str]
     lengths: Mapping[SizeCode, int]
-    handle: object = None  # target-specific, e.g. writes still in flight
+    handle: object = None  # target-specific, e.g. the bytes themselves or uploads in flight
 
 
 class ProfileTarget(Protocol):
@@ -81,7 +85,7 @@ class ProfileTarget(Protocol):
     def state(self, user: UserInfo) -> TargetState: ...
 
     def stage(self, user: UserInfo, files: Mapping[SizeCode, bytes]) -> StagedPicture:
-        """Start writing the thumbnails' bytes; nothing refers to them until ``commit``."""
+        """Get the thumbnails ready (or start storing them); none is shown before ``commit``."""
 
     def commit(
         self,
@@ -94,7 +98,7 @@ class ProfileTarget(Protocol):
         checked_at: datetime,
         also: InTransaction | None = None,
     ) -> str:
-        """Once the staged bytes are durable, show them, all-or-nothing; the new timestamp."""
+        """Show the staged thumbnails, all-or-nothing, once durably stored; the new timestamp."""
 
     def clear(
         self,

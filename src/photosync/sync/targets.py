@@ -38,10 +38,12 @@ class SitesProfileTarget:
         checked_at: datetime,
         also: InTransaction | None = None,
     ) -> str:
-        own = staged.handle if isinstance(staged.handle, Staged) else None
+        if not isinstance(staged.handle, Staged):
+            # The bytes travel in the handle to the rows that keep them: nothing else has them.
+            raise TypeError("sites can only show thumbnails it staged itself")
         return self.sites.show_picture(
             user,
-            own or Staged(staged.refs, staged.lengths),
+            staged.handle,
             source="mailbox",
             source_etag=source_etag,
             actor=actor,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 20:57:32.920093
+Create Date: 2026-11-24 22:18:02.093308
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("size_code", sa.String(length=1), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("length", sa.Integer(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("modified_at", photosync.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
