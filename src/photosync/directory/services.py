@@ -120,12 +120,18 @@ class DirectoryService:
             ).first()
         info = UserInfo(*row) if row is not None else None
         if info is not None:
+            # By id (tokens name users by id) and by lower-cased UPN (URLs and the CLI do).
             self._users.put(info.id, info)
+            self._users.put(info.upn.lower(), info)
         return info
 
-    def cached_user(self, user_id: str) -> UserInfo | None:
+    def cached_user(self, id_or_upn: str) -> UserInfo | None:
         """The user if looked up in the last few seconds; None means "ask get_user"."""
-        return self._users.get(user_id)
+        return self._users.get(id_or_upn) or self._users.get(id_or_upn.strip().lower())
+
+    def lookup_user(self, id_or_upn: str) -> UserInfo | None:
+        """get_user, answered from the last few seconds' lookups when it can be."""
+        return self.cached_user(id_or_upn) or self.get_user(id_or_upn)
 
     def list_users(self, search: str = "") -> list[UserInfo]:
         with self.ctx.db.session() as session:
