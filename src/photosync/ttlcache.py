@@ -22,6 +22,14 @@ class TTLCache(Generic[K, V]):
         self.max_items = max_items
         self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
+        # Bumped by every invalidation: a read that began before a write committed must not put
+        # what it read back after the write's invalidation (it would be stale for a whole TTL).
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """Take this before reading the source; pass it to ``put(..., if_generation=)``."""
+        return self._generation
 
     def get(self, key: K) -> V | None:
         with self._lock:
@@ -34,17 +42,23 @@ class TTLCache(Generic[K, V]):
                 return None
             return value
 
-    def put(self, key: K, value: V) -> None:
+    def put(self, key: K, value: V, *, if_generation: int | None = None) -> None:
+        """Remember ``value``; with ``if_generation``, only if nothing was invalidated since."""
         with self._lock:
+            if if_generation is not None and if_generation != self._generation:
+                return
             self._items[key] = (time.monotonic() + self.ttl, value)
             self._items.move_to_end(key)
             while len(self._items) > self.max_items:
                 self._items.popitem(last=False)
 
-    def invalidate(self, key: K) -> None:
+    def invalidate(self, *keys: K) -> None:
         with self._lock:
-            self._items.pop(key, None)
+            self._generation += 1
+            for key in keys:
+                self._items.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._items.clear()

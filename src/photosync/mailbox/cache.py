@@ -73,10 +73,6 @@ class CurrentPhotos:
 
     def __init__(self, ttl: float = CURRENT_TTL_SECONDS) -> None:
         self._current: TTLCache[str, StoredPhoto] = TTLCache(ttl)
-        # Bumped by ``forget``: a read that began before a write committed must not put what it
-        # read into the cache after the write's invalidation (it would be stale for a TTL).
-        self._generation = 0
-        self._guard = threading.Lock()
 
     def get(self, user_id: str) -> StoredPhoto | None:
         """From memory alone; None means "read it" (``load``)."""
@@ -84,16 +80,12 @@ class CurrentPhotos:
 
     def load(self, user_id: str, read: Callable[[str], StoredPhoto | None]) -> StoredPhoto | None:
         """``read(user_id)`` (the database), remembered unless a write overtook it."""
-        generation = self._generation
+        generation = self._current.generation
         stored = read(user_id)
         if stored is not None:
-            with self._guard:
-                if generation == self._generation:
-                    self._current.put(user_id, stored)
+            self._current.put(user_id, stored, if_generation=generation)
         return stored
 
     def forget(self, user_id: str) -> None:
         """The user's photo changed (committed by this process): drop what was read before."""
-        with self._guard:
-            self._generation += 1
-            self._current.invalidate(user_id)
+        self._current.invalidate(user_id)

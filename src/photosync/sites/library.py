@@ -11,7 +11,6 @@ picture or the next one.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,10 +122,6 @@ class Library:
         self._current: TTLCache[tuple[str, SizeCode], tuple[str | None, str | None]] = TTLCache(
             CURRENT_TTL_SECONDS
         )
-        # Bumped by ``forget``: a read that began before a write committed must not put what it
-        # read into ``_current`` after the write's invalidation (it would be stale for a TTL).
-        self._generation = 0
-        self._guard = threading.Lock()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -146,7 +141,7 @@ class Library:
 
     def read(self, session: Connection | Session, user_id: str, code: SizeCode) -> Picture:
         """The user's thumbnail at ``code``, or the placeholder when they have none."""
-        generation = self._generation
+        generation = self._current.generation
         params = {"b_user_id": user_id, "b_code": code}
         row = session.execute(_READ, params).first()
         timestamp, sha = row if row is not None else (None, None)
@@ -158,9 +153,7 @@ class Library:
             timestamp, sha, data = full if full is not None else (None, None, None)
             if sha is not None and data is not None:
                 self._remember(sha, data)
-        with self._guard:
-            if generation == self._generation:
-                self._current.put((user_id, code), (sha, timestamp))
+        self._current.put((user_id, code), (sha, timestamp), if_generation=generation)
         if sha is None or data is None:
             return _with_timestamp(placeholder(self.sizes[code]), timestamp)
         return Picture(data, _etag(sha), False, timestamp)
@@ -171,10 +164,7 @@ class Library:
 
     def forget(self, user_id: str) -> None:
         """The user's picture changed (committed by this process): drop what was read before."""
-        with self._guard:
-            self._generation += 1
-            for code in SIZE_CODES:
-                self._current.invalidate((user_id, code))
+        self._current.invalidate(*((user_id, code) for code in SIZE_CODES))
 
     def read_path(self, session: Connection | Session, path: str) -> tuple[str, Picture] | None:
         """The file at a canonical library path (see ``thumbnail_path``): (user id, picture)."""
