@@ -178,6 +178,25 @@ def test_a_picture_served_from_memory_changes_at_once_when_this_process_syncs(
         assert after[size].headers["etag"] != first[size].headers["etag"], size
 
 
+def _remembered_then_synced_elsewhere(
+    client: TestClient, services: Services, alice: UserInfo, bob: UserInfo
+) -> tuple[dict[str, str], bytes, str]:
+    """Bob's view of Alice's M picture, held in memory; then a second process (a worker,
+    another server) on the same data syncs a new one. Returns Bob's auth, the picture he saw
+    and the new SPS-PictureTimestamp."""
+    set_mailbox_photo(services, alice, seed=1)
+    services.sync.check_now(alice.upn, actor="test")
+    auth = sign_in(services, bob)
+    before = userphoto(client, auth, alice.upn, "M").content
+    assert userphoto(client, auth, alice.upn, "M").content == before  # from memory now
+    with another_process(services) as other:
+        set_mailbox_photo(other, alice, seed=2)
+        assert other.sync.check_now(alice.upn, actor="test").result == "updated"
+        timestamp = other.sites.profile_status(alice.id).picture_timestamp
+    assert timestamp is not None
+    return auth, before, timestamp
+
+
 def test_a_picture_changed_by_another_process_is_served_within_the_cache_lifetime(
     client: TestClient, services: Services, alice: UserInfo, bob: UserInfo
 ) -> None:
@@ -185,16 +204,7 @@ def test_a_picture_changed_by_another_process_is_served_within_the_cache_lifetim
 
     from photosync.sites.library import CURRENT_TTL_SECONDS
 
-    set_mailbox_photo(services, alice, seed=1)
-    services.sync.check_now(alice.upn, actor="test")
-    auth = sign_in(services, bob)
-    before = userphoto(client, auth, alice.upn, "M").content
-    assert userphoto(client, auth, alice.upn, "M").content == before  # from memory now
-
-    # A second process (a worker, another server) on the same database and blob store.
-    with another_process(services) as other:
-        set_mailbox_photo(other, alice, seed=2)
-        assert other.sync.check_now(alice.upn, actor="test").result == "updated"
+    auth, before, _ = _remembered_then_synced_elsewhere(client, services, alice, bob)
     time.sleep(CURRENT_TTL_SECONDS + 0.2)
     after = userphoto(client, auth, alice.upn, "M")
     assert after.status_code == 200 and after.content != before
@@ -204,17 +214,7 @@ def test_a_picture_changed_by_another_process_is_served_within_the_cache_lifetim
 def test_a_versioned_url_newer_than_memory_is_read_from_the_database_at_once(
     client: TestClient, services: Services, alice: UserInfo, bob: UserInfo
 ) -> None:
-    set_mailbox_photo(services, alice, seed=1)
-    services.sync.check_now(alice.upn, actor="test")
-    auth = sign_in(services, bob)
-    before = userphoto(client, auth, alice.upn, "M").content
-    assert userphoto(client, auth, alice.upn, "M").content == before  # from memory now
-
-    with another_process(services) as other:
-        set_mailbox_photo(other, alice, seed=2)
-        assert other.sync.check_now(alice.upn, actor="test").result == "updated"
-        timestamp = other.sites.profile_status(alice.id).picture_timestamp
-    assert timestamp is not None
+    auth, before, timestamp = _remembered_then_synced_elsewhere(client, services, alice, bob)
     # Within the cache lifetime, yet the URL with the new ?t= gets the new picture, for good.
     r = userphoto(client, auth, alice.upn, "M", t=timestamp)
     assert r.status_code == 200 and r.content != before
