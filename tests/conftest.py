@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -32,6 +31,7 @@ from photosync.directory.interfaces import UserInfo
 from photosync.models import metadata
 from photosync.services import Services, build_services
 from photosync.settings import Settings
+from photosync.web import Root
 
 PG_ADMIN_URL = os.environ.get(
     "PHOTOSYNC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -166,12 +166,12 @@ def another_process(services: Services) -> Iterator[Services]:
 
 
 @pytest.fixture
-def app(services: Services) -> FastAPI:
+def app(services: Services) -> Root:
     return app_for(services)
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
+def client(app: Root) -> Iterator[TestClient]:
     with TestClient(app) as c:
         yield c
 

@@ -1,6 +1,8 @@
-"""The ASGI app: every role's routes on one server."""
+"""The ASGI app: every role's sub-application on one server, and one API description."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
@@ -8,46 +10,70 @@ from fastapi.responses import PlainTextResponse
 from photosync import __version__
 from photosync.context import Context
 from photosync.directory import routes as directory_routes
+from photosync.directory.services import DirectoryService
 from photosync.mailbox import graph as mailbox_graph
+from photosync.mailbox.services import MailboxService
 from photosync.portal import routes as portal_routes
 from photosync.services import Services, build_services
 from photosync.settings import Settings
 from photosync.sites import routes as sites_routes
-from photosync.web import install_error_handlers
+from photosync.sites.services import SitesService
+from photosync.sync.service import SyncService
+from photosync.web import Part, Root, merged_openapi, provide
 
 
-def create_app(settings: Settings | None = None, *, ctx: Context | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, ctx: Context | None = None) -> Root:
     """Build the app; applies migrations first so a fresh data folder just works."""
     if ctx is None:
         ctx = Context.from_settings(settings or Settings())
     ctx.db.upgrade()
-    services = build_services(ctx)
-    return app_for(services)
+    return app_for(build_services(ctx))
 
 
-def app_for(services: Services) -> FastAPI:
+def app_for(services: Services) -> Root:
+    """Graph, SharePoint and the token endpoint by path; the portal gets everything else."""
+    registry: dict[type, object] = {
+        Settings: services.ctx.settings,
+        Context: services.ctx,
+        DirectoryService: services.directory,
+        MailboxService: services.mailbox,
+        SitesService: services.sites,
+        SyncService: services.sync,
+    }
+    graph = mailbox_graph.create_app()
+    sharepoint = sites_routes.create_app()
+    token = directory_routes.create_app()
+    portal = portal_routes.create_app()
+    meta = _meta_app()
+    for app in (graph, sharepoint, token, portal, meta):
+        provide(app, registry)
+
+    schema: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not schema:
+            extra = {**mailbox_graph.OPENAPI_PATHS, **sites_routes.OPENAPI_PATHS}
+            schema.update(merged_openapi(meta, (graph, sharepoint, token), extra))
+        return schema
+
+    meta.openapi = openapi  # type: ignore[method-assign]
+    return Root(
+        [
+            Part(graph, prefixes=("/v1.0/",)),
+            Part(sharepoint, prefixes=("/_api/", "/_layouts/", "/User Photos/")),
+            Part(token, contains=("/oauth2/",)),
+            Part(meta, paths=frozenset({"/healthz", "/openapi.json", "/_docs"})),
+        ],
+        fallback=portal,
+    )
+
+
+def _meta_app() -> FastAPI:
+    """The health check and the API description of every sub-application."""
     app = FastAPI(title="photosync", version=__version__, docs_url="/_docs", redoc_url=None)
-    app.state.ctx = services.ctx
-    app.state.services = services
-    app.state.directory = services.directory
-    app.state.mailbox = services.mailbox
-    app.state.sites = services.sites
-    app.state.sync = services.sync
-    install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    # Starlette tries routes in order; the image routes that serve most requests come first.
-    app.include_router(sites_routes.router)
-    app.include_router(mailbox_graph.router)
-    app.include_router(directory_routes.router)
-    portal_routes.install(app)
-    # The image GETs that serve most requests, tried first and without FastAPI's per-request
-    # work; their FastAPI twins stay for the OpenAPI description.
-    app.router.routes[:0] = [
-        *sites_routes.plain_image_routes(),
-        *mailbox_graph.plain_image_routes(),
-    ]
     return app

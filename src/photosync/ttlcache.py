@@ -1,8 +1,12 @@
-"""A small, thread-safe cache whose entries expire after a few seconds.
+"""A small, thread-safe cache whose entries expire after a few seconds, and ``NotInMemory``.
 
-For lookups on every request's hot path (who is this token's user? does this app exist?) where
-a change made by this process is invalidated at once and a change made by another process is
-seen within ``ttl`` seconds.
+For lookups on every request's hot path (who is this token's user? which version is current?)
+where a change committed by this process is invalidated at once (by the event sent after the
+commit) and a change made by another process is seen within ``FRESHNESS_SECONDS``.
+
+``NotInMemory`` is how a read asked to answer from memory alone (``memory_only=True``) says it
+would need the database or the disk: the HTTP edge then runs the *same* read again in a worker
+thread. That is what lets each hot route have one read path that is also fast.
 """
 
 from __future__ import annotations
@@ -14,6 +18,14 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+# How long any process trusts what it read about something another process may change (a user
+# record, a current photo version, a current picture). Stated once, in docs/operations.md.
+FRESHNESS_SECONDS = 2.0
+
+
+class NotInMemory(Exception):
+    """The answer needs the database or the disk: ask again with ``memory_only=False``."""
 
 
 class TTLCache(Generic[K, V]):

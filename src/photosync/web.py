@@ -1,24 +1,36 @@
-"""What every role's HTTP layer shares: the error type views raise and how each API renders it.
+"""What every role's HTTP layer shares: the error views raise, sub-applications that each answer
+errors in their own API's shape, typed access to the services, and the memory-first call.
 
-Graph answers ``{"error": {"code", "message", "innerError"}}``; SharePoint's ``/_api`` answers
-``{"error": {"code", "message": {"lang", "value"}}}``; pages answer HTML. The shape is picked by
-path, so that an authentication failure on /v1.0 looks like Graph's own.
+photosync is one ASGI app made of sub-applications (``app.py``): Graph under /v1.0,
+SharePoint (/_api, /_layouts, /User Photos), the token endpoint, the portal. Each is a FastAPI
+app built by ``sub_app`` with ONE error renderer (Graph's error body, SharePoint's OData error,
+OAuth2's, or the portal's HTML pages), so no code picks an error shape by looking at a URL: the
+sub-application a request reached is the shape it gets.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar, cast
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-GRAPH_PREFIX = "/v1.0"
-SHAREPOINT_PREFIXES = ("/_api", "/_layouts", "/User Photos", "/User%20Photos")
+from photosync.ttlcache import NotInMemory
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class ApiError(Exception):
+    """An answer other than success, raised by views; each sub-app renders it in its shape."""
+
     def __init__(
         self,
         status: int,
@@ -35,8 +47,13 @@ class ApiError(Exception):
 
 ErrorRenderer = Callable[[Request, ApiError], Response]
 
+# Codes for what the framework itself refuses (no such route, wrong method, bad parameters).
+_FRAMEWORK_CODES = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge"}
+INTERNAL_ERROR = "An internal server error occurred."
+
 
 def graph_error(request: Request, exc: ApiError) -> Response:
+    """Microsoft Graph's ``{"error": {"code", "message", "innerError"}}``."""
     request_id = request.headers.get("request-id") or str(uuid.uuid4())
     body = {
         "error": {
@@ -53,15 +70,24 @@ def graph_error(request: Request, exc: ApiError) -> Response:
 
 
 def sharepoint_error(request: Request, exc: ApiError) -> Response:
+    """SharePoint's OData error, in the JSON flavour the client asked for."""
     body = {"error": {"code": exc.code, "message": {"lang": "en-US", "value": exc.message}}}
-    if "odata=verbose" in request.headers.get("accept", ""):
-        return JSONResponse(
-            {"error": body["error"]},
-            status_code=exc.status,
-            headers=exc.headers,
-            media_type="application/json;odata=verbose",
-        )
-    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+    verbose = "odata=verbose" in request.headers.get("accept", "")
+    return JSONResponse(
+        body,
+        status_code=exc.status,
+        headers=exc.headers,
+        media_type="application/json;odata=verbose" if verbose else None,
+    )
+
+
+def oauth_error(request: Request, exc: ApiError) -> Response:
+    """RFC 6749's ``{"error", "error_description"}``, never cached."""
+    return JSONResponse(
+        {"error": exc.code, "error_description": exc.message},
+        status_code=exc.status,
+        headers={"Cache-Control": "no-store", **exc.headers},
+    )
 
 
 def plain_error(request: Request, exc: ApiError) -> Response:
@@ -72,29 +98,164 @@ def plain_error(request: Request, exc: ApiError) -> Response:
     )
 
 
-_page_renderer: ErrorRenderer = plain_error
+def sub_app(title: str, render: ErrorRenderer, **kwargs: Any) -> FastAPI:
+    """A sub-application whose every error (raised, unrouted, invalid, or a crash) is
+    answered by ``render``. Its routes are described by the root app's /openapi.json."""
+    app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None, **kwargs)
 
-
-def set_page_error_renderer(renderer: ErrorRenderer) -> None:
-    """The portal registers its friendly HTML error pages here."""
-    global _page_renderer
-    _page_renderer = renderer
-
-
-def render_error(request: Request, exc: ApiError) -> Response:
-    path = request.url.path
-    if path.startswith(GRAPH_PREFIX):
-        return graph_error(request, exc)
-    if path.startswith(SHAREPOINT_PREFIXES):
-        return sharepoint_error(request, exc)
-    if path.startswith("/oauth2") or "/oauth2/" in path:
-        return plain_error(request, exc)
-    return _page_renderer(request, exc)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    async def handle(request: Request, exc: Exception) -> Response:
+    async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return render_error(request, exc)
+        return render(request, exc)
 
-    app.add_exception_handler(ApiError, handle)
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _FRAMEWORK_CODES.get(exc.status_code, "BadRequest")
+        return render(
+            request, ApiError(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+        )
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        where = "; ".join(
+            f"{'.'.join(str(part) for part in error.get('loc', ()))}: {error.get('msg', '')}"
+            for error in exc.errors()
+        )
+        return render(request, ApiError(400, "BadRequest", f"Invalid request ({where})."))
+
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # Starlette re-raises after this answer, so the server log still gets the traceback.
+        return render(request, ApiError(500, "generalException", INTERNAL_ERROR))
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(Exception, crashed)
+    return app
+
+
+# --- services, typed -------------------------------------------------------------------------
+
+
+def provide(app: FastAPI, registry: dict[type, object]) -> None:
+    """Give ``app``'s routes the services (the composition root calls this for every sub-app)."""
+    app.state.services = registry
+
+
+def service(request: Request, kind: type[T]) -> T:
+    """The one service of class ``kind`` this app was built with (``provide``)."""
+    registry: dict[type, object] = request.app.state.services
+    return cast(T, registry[kind])
+
+
+def dependency(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """``Depends(dependency(MailboxService))``: the service as a typed route parameter.
+
+    Async so that FastAPI does not send a dictionary lookup to the thread pool."""
+
+    async def get(request: Request) -> T:
+        return service(request, kind)
+
+    return get
+
+
+# --- one read path, fast ----------------------------------------------------------------------
+
+
+async def memory_first(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``fn(..., memory_only=True)`` on the event loop; if that needs the database or the disk
+    (NotInMemory), the same ``fn`` again in a worker thread.
+
+    Most photo requests name a user, a version and bytes seen a moment ago: answered from
+    memory they need no thread, and the thread hop would be most of their cost. ``fn`` must not
+    change anything before it could raise NotInMemory; the read functions it is used with
+    only read.
+    """
+    try:
+        return fn(*args, **kwargs, memory_only=True)
+    except NotInMemory:
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+
+# --- the root: requests to sub-applications ---------------------------------------------------
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Part:
+    """A sub-application and the request paths it answers (full paths, nothing stripped)."""
+
+    app: FastAPI
+    prefixes: Sequence[str] = ()
+    paths: frozenset[str] = frozenset()
+    contains: Sequence[str] = ()
+
+    def answers(self, path: str) -> bool:
+        return (
+            path.startswith(tuple(self.prefixes))
+            or path in self.paths
+            or any(part in path for part in self.contains)
+        )
+
+
+class Root:
+    """The ASGI app: each request goes to the first part that answers its path, else to
+    ``fallback`` (the portal, whose 404 is a page).
+
+    Starlette's ``Mount`` would strip the prefix (so sub-apps could not keep their real paths,
+    which /openapi.json lists) and takes one prefix per mount (SharePoint has three); this does
+    neither and adds no middleware stack of its own on the way to the hot image routes.
+    """
+
+    def __init__(self, parts: Sequence[Part], fallback: FastAPI) -> None:
+        self.parts = tuple(parts)
+        self.fallback = fallback
+
+    @property
+    def apps(self) -> tuple[FastAPI, ...]:
+        return (*(part.app for part in self.parts), self.fallback)
+
+    def app_for_path(self, path: str) -> FastAPI:
+        """The sub-application that answers ``path``."""
+        for part in self.parts:
+            if part.answers(path):
+                return part.app
+        return self.fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        await self.app_for_path(scope.get("path", ""))(scope, receive, send)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    # The sub-applications have nothing to start or stop: services are built before the app.
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def merged_openapi(
+    root: FastAPI, apps: Sequence[FastAPI], extra_paths: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """One API description for every sub-application (and the plain routes' ``extra_paths``)."""
+    schema = root.openapi()
+    paths: dict[str, Any] = schema.setdefault("paths", {})
+    components: dict[str, Any] = schema.setdefault("components", {})
+    for app in apps:
+        part = app.openapi()
+        paths.update(part.get("paths", {}))
+        for kind, items in part.get("components", {}).items():
+            components.setdefault(kind, {}).update(items)
+    for path, operations in extra_paths.items():
+        paths.setdefault(path, {}).update(operations)
+    return schema

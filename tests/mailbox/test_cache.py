@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from photosync.mailbox.cache import BlobLRU
+from photosync.blobs import BlobLRU
 
 
 def test_hits_do_not_reload_and_the_total_stays_bounded() -> None:

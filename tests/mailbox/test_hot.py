@@ -1,7 +1,7 @@
 """Image GETs answered from memory (mailbox.hot): as fresh and as guarded as the database path.
 
 A write through this process is served at once; one by another process within
-CURRENT_TTL_SECONDS; authorisation is checked on every request, from memory or not.
+FRESHNESS_SECONDS; authorisation is checked on every request, from memory or not.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from photosync.directory.interfaces import UserInfo
-from photosync.mailbox.cache import CURRENT_TTL_SECONDS
 from photosync.services import Services
+from photosync.ttlcache import FRESHNESS_SECONDS
 from tests.conftest import another_process, bearer
 from tests.mailbox.conftest import jpeg, put_photo
 
@@ -110,13 +110,13 @@ def test_a_change_by_another_process_is_served_within_the_cache_lifetime(
     # A second process (the CLI, another server) on the same database and blob store.
     with another_process(services) as other:
         other.mailbox.set_photo(alice.id, jpeg(300, 300, seed=2), actor="other")
-        time.sleep(CURRENT_TTL_SECONDS + 0.2)
+        time.sleep(FRESHNESS_SECONDS + 0.2)
         after = _get(client, alice_auth, **{"If-None-Match": before.headers["etag"]})
         assert after.status_code == 200 and after.content != before.content
         assert _get(client, alice_auth).content == after.content  # remembered again
 
         other.mailbox.delete_photo(alice.id, actor="other")
-        time.sleep(CURRENT_TTL_SECONDS + 0.2)
+        time.sleep(FRESHNESS_SECONDS + 0.2)
         assert _get(client, alice_auth).status_code == 404
 
 

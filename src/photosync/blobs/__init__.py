@@ -2,5 +2,6 @@
 
 from photosync.blobs.base import BlobNotFound, BlobStore, sha256_hex
 from photosync.blobs.filesystem import FilesystemBlobStore
+from photosync.blobs.lru import BlobLRU
 
-__all__ = ["BlobNotFound", "BlobStore", "FilesystemBlobStore", "sha256_hex"]
+__all__ = ["BlobLRU", "BlobNotFound", "BlobStore", "FilesystemBlobStore", "sha256_hex"]

@@ -16,17 +16,16 @@ from photosync.directory.interfaces import UserInfo
 from photosync.directory.models import THUMBNAIL_PHOTO_MAX_BYTES, App, SignInSession, User
 from photosync.directory.passwords import hash_password, verify_password
 from photosync.directory.tokens import APP_ROLES, DELEGATED_SCOPES, TokenIssuer
-from photosync.ttlcache import TTLCache
+from photosync.ttlcache import FRESHNESS_SECONDS, NotInMemory, TTLCache
 
 # After this many wrong passwords in a row, each further failure locks the account for
 # twice as long as the last, from 30 s up to 15 min. A right password resets the count.
 FREE_FAILURES = 5
 FIRST_LOCK = timedelta(seconds=30)
 MAX_LOCK = timedelta(minutes=15)
-# Every request's token names a user (or app) that must still exist. Looking that up in the
-# database costs more than the rest of a small photo request, so hits are kept this long;
-# changes made in this process clear the cache at once.
-LOOKUP_TTL_SECONDS = 5.0
+# Sent after a commit that changed what ``UserInfo`` says of a user (or added one): the one
+# way the directory's cache of users, in this process, learns of a change.
+USER_CHANGED = "user.changed"
 
 
 class DirectoryError(ValueError):
@@ -74,8 +73,15 @@ class DirectoryService:
             audience=settings.token_audience,
             lifetime=timedelta(seconds=settings.token_lifetime_seconds),
         )
-        self._users: TTLCache[str, UserInfo] = TTLCache(LOOKUP_TTL_SECONDS)
-        self._apps: TTLCache[str, bool] = TTLCache(LOOKUP_TTL_SECONDS)
+        # The one cache of who exists (users by id and by lower-cased UPN, apps by client id):
+        # every request's token names one, and the lookup costs more than serving a small
+        # photo. Emptied by USER_CHANGED after this process's commits; another process's
+        # changes are seen within FRESHNESS_SECONDS.
+        self._known: TTLCache[str, UserInfo | bool] = TTLCache(FRESHNESS_SECONDS)
+        ctx.events.subscribe(USER_CHANGED, self._forget)
+
+    def _forget(self, **_ids: object) -> None:
+        self._known.clear()
 
     # --- users -----------------------------------------------------------------------------
 
@@ -110,28 +116,31 @@ class DirectoryService:
             session.flush()
             audit.record(session, actor=actor, action="user.added", subject_user_id=user.id)
             info = _info(user)
-        self._users.clear()
+            self.ctx.events.publish_on_commit(session, USER_CHANGED, user_id=user.id)
         return info
 
-    def get_user(self, id_or_upn: str) -> UserInfo | None:
+    def get_user(self, id_or_upn: str, *, memory_only: bool = False) -> UserInfo | None:
+        """The user with this id or UPN (any case), or None, read from the database.
+
+        ``memory_only``: from the last seconds' lookups instead (the hot image reads, through
+        ``web.memory_first``); a user not among them raises NotInMemory.
+        """
+        name = id_or_upn.strip()
+        if memory_only:
+            known = self._known.get(name) or self._known.get(name.lower())
+            if not isinstance(known, UserInfo):
+                raise NotInMemory(name)
+            return known
+        generation = self._known.generation
         with self.ctx.db.engine.connect() as conn:
-            row = conn.execute(
-                _USER_INFO, {"b_id": id_or_upn.strip(), "b_key": id_or_upn.strip().lower()}
-            ).first()
-        info = UserInfo(*row) if row is not None else None
-        if info is not None:
-            # By id (tokens name users by id) and by lower-cased UPN (URLs and the CLI do).
-            self._users.put(info.id, info)
-            self._users.put(info.upn.lower(), info)
+            row = conn.execute(_USER_INFO, {"b_id": name, "b_key": name.lower()}).first()
+        if row is None:
+            return None  # never remembered: a user added a moment later is found at once
+        info = UserInfo(*row)
+        # By id (tokens name users by id) and by lower-cased UPN (URLs and the CLI do).
+        self._known.put(info.id, info, if_generation=generation)
+        self._known.put(info.upn.lower(), info, if_generation=generation)
         return info
-
-    def cached_user(self, id_or_upn: str) -> UserInfo | None:
-        """The user if looked up in the last few seconds; None means "ask get_user"."""
-        return self._users.get(id_or_upn) or self._users.get(id_or_upn.strip().lower())
-
-    def lookup_user(self, id_or_upn: str) -> UserInfo | None:
-        """get_user, answered from the last few seconds' lookups when it can be."""
-        return self.cached_user(id_or_upn) or self.get_user(id_or_upn)
 
     def list_users(self, search: str = "") -> list[UserInfo]:
         with self.ctx.db.session() as session:
@@ -242,15 +251,17 @@ class DirectoryService:
                 return None
             return self.tokens.issue_app_token(app.client_id, app.roles, self.ctx.clock())
 
-    def app_known(self, client_id: str) -> bool:
-        """True if the app was seen in the last few seconds; False means "ask app_exists"."""
-        return bool(self._apps.get(client_id))
-
-    def app_exists(self, client_id: str) -> bool:
+    def app_exists(self, client_id: str, *, memory_only: bool = False) -> bool:
+        """Whether the registered app exists (``get_user``'s cache and ``memory_only`` rule)."""
+        key = f"app:{client_id}"
+        if memory_only:
+            if self._known.get(key) is not True:
+                raise NotInMemory(key)
+            return True
         with self.ctx.db.session() as session:
             exists = session.get(App, client_id) is not None
         if exists:
-            self._apps.put(client_id, True)
+            self._known.put(key, True)
         return exists
 
     # --- thumbnailPhoto --------------------------------------------------------------------
@@ -260,9 +271,15 @@ class DirectoryService:
             user = self._require(session, id_or_upn)
             return user.thumbnail_photo
 
-    def set_thumbnail(self, id_or_upn: str, jpeg: bytes | None, actor: str = "system") -> None:
-        """Set or clear the directory's small photo. It is never read by sites."""
-        if jpeg is not None:
+    def set_thumbnail(
+        self, id_or_upn: str, jpeg: bytes | None, actor: str = "system", *, trusted: bool = False
+    ) -> None:
+        """Set or clear the directory's small photo. It is never read by sites.
+
+        ``trusted``: the bytes are a JPEG photosync's imaging just made (the mailbox's copy),
+        so they are not opened again to be checked.
+        """
+        if jpeg is not None and not trusted:
             _check_thumbnail(jpeg)
         with self.ctx.db.write_session() as session:
             user = self._require(session, id_or_upn)

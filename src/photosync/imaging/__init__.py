@@ -5,12 +5,18 @@ Everything another package needs is importable from here; the modules below are 
 
 from photosync.imaging.errors import ImageRejected
 from photosync.imaging.model import GRAPH_SIZES, CropBox, Limits, PhotoSet
-from photosync.imaging.pipeline import directory_thumbnail, process_upload, render_square_sizes
+from photosync.imaging.pipeline import (
+    THUMBNAIL_SIZE,
+    directory_thumbnail,
+    process_upload,
+    render_square_sizes,
+)
 from photosync.imaging.placeholder import placeholder
 from photosync.imaging.sniff import jpeg_size, sniff
 
 __all__ = [
     "GRAPH_SIZES",
+    "THUMBNAIL_SIZE",
     "CropBox",
     "ImageRejected",
     "Limits",

@@ -1,10 +1,11 @@
 """Microsoft Graph's profilePhoto API under /v1.0, for ``/me/…`` and ``/users/{id-or-upn}/…``.
 
-Views parse the request and shape the answer; the mailbox service resolves, authorises and
-writes. Every handler hands its blocking work (token check, database, blob reads, decoding) to
-the thread pool in one ``run_in_threadpool`` call: nothing blocks the event loop, and a request
-pays for one thread hop, not one per dependency. The image GETs first try ``mailbox.hot``,
-which answers most of them from memory without that hop.
+A sub-application of its own: every error it gives is a Graph error body. Views parse the
+request and shape the answer; the mailbox service resolves, authorises and reads or writes.
+Each read has one path (``_readable``), called through ``web.memory_first``: on the event loop
+when the caller, the user, the current version and the bytes were all seen a moment ago (most
+requests), else once in a worker thread. Uploads are authorised the same way before a byte of
+the body is read, then stored in one worker-thread call.
 """
 
 from __future__ import annotations
@@ -13,27 +14,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from photosync.directory.auth import (
-    Principal,
-    current_principal,
-    directory_service,
-    optional_principal,
-    principal_from_memory,
-)
+from photosync.directory.access import Principal
+from photosync.directory.auth import authenticate, require
 from photosync.directory.interfaces import UserInfo
-from photosync.imaging import ImageRejected
+from photosync.directory.services import DirectoryService
+from photosync.imaging import GRAPH_SIZES, ImageRejected
 from photosync.mailbox.errors import (
     AccessDenied,
     MailboxNotEnabled,
     PhotoNotFound,
     UserNotFound,
 )
-from photosync.mailbox.hot import cached_image, parse_size
 from photosync.mailbox.http import (
     JPEG,
     check_upload_content_type,
@@ -43,9 +39,12 @@ from photosync.mailbox.http import (
 )
 from photosync.mailbox.interfaces import PhotoInfo
 from photosync.mailbox.services import MailboxService, StoredPhoto
-from photosync.web import ApiError
+from photosync.settings import Settings
+from photosync.web import ApiError, graph_error, memory_first, service, sub_app
 
-router = APIRouter(prefix="/v1.0", tags=["mailbox (Microsoft Graph)"])
+PREFIX = "/v1.0"
+TAG = "mailbox (Microsoft Graph)"
+router = APIRouter(prefix=PREFIX, tags=[TAG])
 
 F = TypeVar("F", bound=Callable[..., Any])
 # /users/{user} first: routes are tried in order, and pages listing people ask for others' photos.
@@ -84,28 +83,15 @@ REJECTED_CODES = {
 }
 
 
-def _on_both(
-    path: str, methods: list[str], openapi_extra: dict[str, Any] | None = None
-) -> Callable[[F], F]:
+def _on_both(path: str, methods: list[str]) -> Callable[[F], F]:
     """Register one handler for /me{path} and /users/{user}{path}."""
 
     def register(handler: F) -> F:
         for owner in OWNERS:
-            router.add_api_route(
-                owner + path,
-                handler,
-                methods=methods,
-                response_model=None,
-                openapi_extra=openapi_extra,
-            )
+            router.add_api_route(owner + path, handler, methods=methods, response_model=None)
         return handler
 
     return register
-
-
-def _mailbox(request: Request) -> MailboxService:
-    mailbox: MailboxService = request.app.state.mailbox
-    return mailbox
 
 
 def _target(request: Request, principal: Principal) -> str | None:
@@ -142,29 +128,39 @@ def _graph_errors(target: str | None = None) -> Iterator[None]:
         ) from exc
 
 
-def _readable(
-    request: Request, principal: Principal, *, remember: bool = False
-) -> tuple[UserInfo, StoredPhoto]:
-    mailbox = _mailbox(request)
+def parse_size(text: str) -> int:
+    """'240x240' (Graph's ids; 'X' also seen) → 240; a size nobody offers is "no image"."""
+    width, sep, height = text.lower().partition("x")
+    if not sep or width != height or not width.isdigit() or int(width) not in GRAPH_SIZES:
+        raise image_not_found()
+    return int(width)
+
+
+def _caller(request: Request, *, memory_only: bool) -> Principal:
+    directory = service(request, DirectoryService)
+    return require(authenticate(request, directory, memory_only=memory_only))
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _readable(request: Request, *, memory_only: bool = False) -> tuple[UserInfo, StoredPhoto]:
+    """THE read of this API: who asks, whose photo, may they, and its current version."""
+    principal = _caller(request, memory_only=memory_only)
+    mailbox = service(request, MailboxService)
     target = _target(request, principal)
     with _graph_errors(target):
-        user = mailbox.check_read(principal, target)
-        # ``remember``: the image reads fill the cache mailbox.hot answers from.
-        stored = mailbox.current_stored(user.id) if remember else mailbox.stored_photo(user.id)
+        user = mailbox.check_read(principal, target, memory_only=memory_only)
+        stored = mailbox.current_stored(
+            user.id, etag=request.query_params.get("v"), memory_only=memory_only
+        )
     if stored is None:
         raise image_not_found()
     return user, stored
 
 
-def _size(text: str) -> int:
-    size = parse_size(text)
-    if size is None:
-        raise image_not_found()
-    return size
-
-
 def _base(request: Request) -> str:
-    configured = _mailbox(request).ctx.settings.base_url
+    configured = service(request, Settings).base_url
     return (configured or str(request.base_url)).rstrip("/")
 
 
@@ -185,29 +181,36 @@ def _metadata(request: Request, user: UserInfo, info: PhotoInfo, size: int, path
     )
 
 
-# --- reading ---------------------------------------------------------------------------------
-#
-# Each handler below is a thin async shell around ONE thread-pool call that authenticates,
-# resolves and reads. Declaring the principal as a FastAPI dependency instead would cost two
-# extra thread hops per request (auth's dependencies are sync), and on the hot $value path
-# those hops, not the work, were most of the time (see bench/bench_http.py).
+def _read_image(request: Request, *, memory_only: bool = False) -> Response:
+    _, stored = _readable(request, memory_only=memory_only)
+    size_text: str | None = request.path_params.get("size")
+    size = stored.info.master_size if size_text is None else parse_size(size_text)
+    if size not in stored.info.sizes:
+        raise image_not_found()
+    headers, not_modified = image_headers(request, stored.info, size)
+    if not_modified:
+        return image_response(request, headers, None)
+    data = service(request, MailboxService).rendition(stored, size, memory_only=memory_only)
+    return image_response(request, headers, data)
 
 
-def _authenticated(request: Request) -> Principal:
-    """What the CurrentPrincipal dependency gives, computed in the caller's thread."""
-    return current_principal(optional_principal(request, directory_service(request)))
+async def get_image(request: Request) -> Response:
+    """``…/photo/$value`` and ``…/photos/{size}/$value``: the JPEG (200, HEAD, or 304)."""
+    return await memory_first(_read_image, request)
 
 
-def _read_metadata(request: Request, size: str | None, path: str) -> Response:
-    user, stored = _readable(request, _authenticated(request))
-    side = stored.info.master_size if size is None else _size(size)
+def _read_metadata(request: Request, *, memory_only: bool = False) -> Response:
+    user, stored = _readable(request, memory_only=memory_only)
+    size_text: str | None = request.path_params.get("size")
+    side = stored.info.master_size if size_text is None else parse_size(size_text)
     if side not in stored.info.sizes:
         raise image_not_found()
+    path = "photo" if size_text is None else "photos"
     return _metadata(request, user, stored.info, side, path)
 
 
-def _read_list(request: Request) -> Response:
-    user, stored = _readable(request, _authenticated(request))
+def _read_list(request: Request, *, memory_only: bool = False) -> Response:
+    user, stored = _readable(request, memory_only=memory_only)
     return JSONResponse(
         {
             "@odata.context": f"{_base(request)}/v1.0/$metadata#users('{user.id}')/photos",
@@ -217,103 +220,49 @@ def _read_list(request: Request) -> Response:
     )
 
 
-def _read_image(request: Request, size: str | None, principal: Principal | None) -> Response:
-    _, stored = _readable(request, principal or _authenticated(request), remember=True)
-    return _image(request, stored, stored.info.master_size if size is None else _size(size))
-
-
-async def _image_value(request: Request, size: str | None) -> Response:
-    # From memory when the caller, the user and the photo's bytes all are (mailbox.hot);
-    # anything else, errors included, takes the thread-pool path that answers as Graph does.
-    principal = principal_from_memory(request)
-    if principal is not None and (answer := cached_image(request, principal, size)) is not None:
-        return answer
-    return await run_in_threadpool(_read_image, request, size, principal)
-
-
-# Registered first, sized images first: routes are tried in order (FastAPI walks this router twice
-# per request), and these serve most requests. No two routes here match one path, so the order
-# changes only the speed.
-#
-# ``size`` is read from the path, not declared: FastAPI's parameter handling was about a tenth of
-# a request answered from memory, and _size/parse_size check the text anyway. Still documented:
-_SIZE_PARAMETER = {"name": "size", "in": "path", "required": True, "schema": {"type": "string"}}
-
-
-@_on_both("/photos/{size}/$value", ["GET", "HEAD"], {"parameters": [_SIZE_PARAMETER]})
-async def get_photo_size_value(request: Request) -> Response:
-    return await _image_value(request, request.path_params["size"])
-
-
-@_on_both("/photo/$value", ["GET", "HEAD"])
-async def get_photo_value(request: Request) -> Response:
-    return await _image_value(request, None)
-
-
-def plain_image_routes() -> list[Route]:
-    """The image GETs again, as plain Starlette routes for ``app.py`` to put before all others.
-
-    FastAPI's per-request work for an endpoint (solving its dependencies and parameters, even
-    none) was a fifth of a request answered from memory; these handlers take the bare Request
-    and need none of it. The FastAPI routes above stay: they document the API in OpenAPI, and
-    answer only if these are not installed.
-    """
-    routes = []
-    for owner in OWNERS:
-        for path, endpoint in (
-            ("/photos/{size}/$value", get_photo_size_value),
-            ("/photo/$value", get_photo_value),
-        ):
-            routes.append(Route(f"{router.prefix}{owner}{path}", endpoint, methods=["GET", "HEAD"]))
-    return routes
-
-
 @_on_both("/photo", ["GET"])
 async def get_photo(request: Request) -> Response:
     """Metadata of the largest offered size."""
-    return await run_in_threadpool(_read_metadata, request, None, "photo")
+    return await memory_first(_read_metadata, request)
 
 
 @_on_both("/photos", ["GET"])
 async def list_photos(request: Request) -> Response:
-    return await run_in_threadpool(_read_list, request)
+    """Metadata of every offered size."""
+    return await memory_first(_read_list, request)
 
 
 @_on_both("/photos/{size}", ["GET"])
 async def get_photo_size(request: Request, size: str) -> Response:
-    return await run_in_threadpool(_read_metadata, request, size, "photos")
-
-
-def _image(request: Request, stored: StoredPhoto, size: int) -> Response:
-    if size not in stored.info.sizes:
-        raise image_not_found()
-    headers, not_modified = image_headers(request, stored.info, size)
-    data = None if not_modified else _mailbox(request).rendition(stored, size)
-    return image_response(request, headers, data)
+    """Metadata of one size, e.g. ``240x240``."""
+    return await memory_first(_read_metadata, request)
 
 
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _writable(request: Request) -> tuple[Principal, UserInfo]:
-    principal = _authenticated(request)
+def _writable(request: Request, *, memory_only: bool = False) -> tuple[Principal, UserInfo]:
+    principal = _caller(request, memory_only=memory_only)
     target = _target(request, principal)
     with _graph_errors(target):
-        return principal, _mailbox(request).check_write(principal, target)
+        user = service(request, MailboxService).check_write(
+            principal, target, memory_only=memory_only
+        )
+    return principal, user
 
 
 @_on_both("/photo/$value", ["PUT", "PATCH"])
 async def put_photo_value(request: Request) -> Response:
     """Upload a new photo (body = the image bytes); answers the new photo's metadata."""
-    mailbox = _mailbox(request)
+    mailbox = service(request, MailboxService)
     # Authorise before reading a byte of the body: a refused caller must not cost 4 MB.
-    principal, user = await run_in_threadpool(_writable, request)
+    principal, user = await memory_first(_writable, request)
     check_upload_content_type(request.headers.get("content-type"))
-    data = await read_limited_body(request, mailbox.ctx.settings.max_upload_bytes)
+    data = await read_limited_body(request, service(request, Settings).max_upload_bytes)
     with _graph_errors():
         # Decoding and resizing are CPU work: in the thread pool, never on the event loop.
         info = await run_in_threadpool(
-            lambda: mailbox.set_photo(user.id, data, actor=principal.actor)
+            lambda: mailbox.store_photo(user, data, actor=principal.actor)
         )
     return _metadata(request, user, info, info.master_size, "photo")
 
@@ -321,11 +270,64 @@ async def put_photo_value(request: Request) -> Response:
 def _delete(request: Request) -> None:
     principal, user = _writable(request)
     with _graph_errors():
-        _mailbox(request).delete_photo(user.id, actor=principal.actor)
+        service(request, MailboxService).delete_photo(user.id, actor=principal.actor)
 
 
 @_on_both("/photo/$value", ["DELETE"])
+@_on_both("/photo", ["DELETE"])
 async def delete_photo_value(request: Request) -> Response:
+    """Remove the photo (msgraph-sdk's ``photo.delete()`` sends ``DELETE …/photo``)."""
     await run_in_threadpool(_delete, request)
     # Graph documents 200 for this call (204 is also seen in the wild).
     return Response(status_code=200)
+
+
+# --- the sub-application ---------------------------------------------------------------------
+
+# The image GETs serve most requests: plain Starlette routes, tried first, without FastAPI's
+# per-request work (solving parameters and dependencies, even none, was a fifth of a request
+# answered from memory). FastAPI does not describe plain routes, so OPENAPI_PATHS does.
+IMAGE_PATHS = ("/photos/{size}/$value", "/photo/$value")
+
+
+def _image_routes() -> list[Route]:
+    return [
+        Route(f"{PREFIX}{owner}{path}", get_image, methods=["GET", "HEAD"])
+        for path in IMAGE_PATHS
+        for owner in OWNERS
+    ]
+
+
+def _image_operation(owner: str, path: str) -> dict[str, Any]:
+    def parameter(name: str, where: str) -> dict[str, Any]:
+        return {"name": name, "in": where, "required": where == "path", "schema": {}}
+
+    parameters = [parameter("v", "query")]
+    parameters += [
+        parameter(name, "path") for name in ("user", "size") if f"{{{name}}}" in owner + path
+    ]
+    operation = {
+        "tags": [TAG],
+        "summary": "The photo's JPEG bytes" + (" at one size" if "{size}" in path else ""),
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": "The JPEG", "content": {JPEG: {}}},
+            "304": {"description": "Not modified (If-None-Match)"},
+            "404": {"description": "No photo, no such size, user or mailbox"},
+        },
+    }
+    return {"get": operation, "head": {**operation, "summary": "Headers of the JPEG"}}
+
+
+OPENAPI_PATHS = {
+    f"{PREFIX}{owner}{path}": _image_operation(owner, path)
+    for path in IMAGE_PATHS
+    for owner in OWNERS
+}
+
+
+def create_app() -> FastAPI:
+    app = sub_app("Microsoft Graph (photos)", graph_error)
+    app.router.routes.extend(_image_routes())
+    app.include_router(router)
+    return app

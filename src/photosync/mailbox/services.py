@@ -17,12 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from photosync import audit, imaging
-from photosync.blobs import sha256_hex
+from photosync.blobs import BlobLRU, sha256_hex
 from photosync.context import Context
+from photosync.directory.access import Principal, may_read_photo, may_write_photo
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.imaging import CropBox, Limits
-from photosync.mailbox.cache import BlobLRU, CurrentPhotos
+from photosync.mailbox.cache import CurrentPhotos
 from photosync.mailbox.errors import (
     AccessDenied,
     MailboxNotEnabled,
@@ -39,21 +40,20 @@ from photosync.mailbox.store import (
     new_etag,
     version_info,
 )
-from photosync.ttlcache import TTLCache
-
-if TYPE_CHECKING:
-    from photosync.directory.auth import Principal
+from photosync.ttlcache import NotInMemory
 
 log = logging.getLogger(__name__)
 
 __all__ = ["PHOTO_CHANGED", "MailboxService", "StoredPhoto"]
 
+# Sent after the commit of a saved, restored or deleted photo (not of a preview), with the
+# user's id and the new current version's id (None after a delete).
 PHOTO_CHANGED = "photo.changed"
-# How long a user named in a URL (/users/{id-or-upn}) is remembered for images served from
-# memory: a user deleted or changed by another process is still found so for this long, as the
-# directory's own cache does for tokens.
-TARGET_TTL_SECONDS = 2.0
+# The directory's thumbnailPhoto aims at this size, as Exchange's copies do (the attribute
+# allows 100 KB); a 64 px rendition above it is re-encoded at a lower quality.
+THUMBNAIL_TARGET_BYTES = 10 * 1024
 T = TypeVar("T")
+Rule = Callable[[Principal, str], bool]
 
 
 class MailboxService:
@@ -63,10 +63,12 @@ class MailboxService:
         self.ctx = ctx
         self.directory = directory
         self.cache = BlobLRU()
-        # For graph's $value from memory (mailbox.hot): only the HTTP image reads fill these;
-        # the service's own reads (sync, CLI, metadata) always ask the database.
+        # Filled by the Graph reads (``current_stored``); sync and the CLI read the database.
         self.current = CurrentPhotos()
-        self.targets: TTLCache[str, UserInfo] = TTLCache(TARGET_TTL_SECONDS)
+        # After the commit: first forget the version this process remembered, then make the
+        # directory's copy follow (Exchange writes thumbnailPhoto from the saved photo).
+        ctx.events.subscribe(PHOTO_CHANGED, self._forget_current)
+        ctx.events.subscribe(PHOTO_CHANGED, self._follow_in_directory)
 
     @property
     def limits(self) -> Limits:
@@ -84,34 +86,33 @@ class MailboxService:
             raise MailboxNotEnabled(user.upn)
         return user
 
-    def check_read(self, principal: Principal, id_or_upn: str | None) -> UserInfo:
+    def check_read(
+        self, principal: Principal, id_or_upn: str | None, *, memory_only: bool = False
+    ) -> UserInfo:
         """The user whose photo ``principal`` wants to read (None = their own), if allowed."""
-        return self._check(principal, id_or_upn, principal.may_read_photo_of)
+        return self._check(principal, id_or_upn, may_read_photo, memory_only)
 
-    def check_write(self, principal: Principal, id_or_upn: str | None) -> UserInfo:
+    def check_write(
+        self, principal: Principal, id_or_upn: str | None, *, memory_only: bool = False
+    ) -> UserInfo:
         """The user whose photo ``principal`` wants to change (None = their own), if allowed."""
-        return self._check(principal, id_or_upn, principal.may_write_photo_of)
+        return self._check(principal, id_or_upn, may_write_photo, memory_only)
 
     def _check(
-        self, principal: Principal, id_or_upn: str | None, allowed: Callable[[str], bool]
+        self, principal: Principal, id_or_upn: str | None, rule: Rule, memory_only: bool
     ) -> UserInfo:
-        own = principal.user
-        if id_or_upn is None:
-            if own is None:
+        if id_or_upn is None or principal.names_self(id_or_upn):
+            if principal.user is None:
                 raise AccessDenied("an application has no 'me'; name the user")
-            user = own
-        elif own is not None and id_or_upn.strip().lower() in (own.id, own.upn.lower()):
             # The caller's own record was read moments ago to verify the token: reuse it.
-            user = own
+            user = principal.user
         else:
-            found = self.directory.get_user(id_or_upn)
+            found = self.directory.get_user(id_or_upn, memory_only=memory_only)
             if found is None:
                 raise UserNotFound(id_or_upn)
-            # Under the name exactly as given: another spelling is simply looked up again.
-            self.targets.put(id_or_upn, found)
             user = found
         # Authorise before saying anything about the mailbox.
-        if not allowed(user.id):
+        if not rule(principal, user.id):
             raise AccessDenied(f"{principal.actor} may not use the photo of {user.upn}")
         if not user.has_mailbox:
             raise MailboxNotEnabled(user.upn)
@@ -140,13 +141,31 @@ class MailboxService:
         with self.ctx.db.engine.connect() as conn:
             return load_version(conn, user_id, preview=preview)
 
-    def current_stored(self, user_id: str) -> StoredPhoto | None:
-        """``stored_photo``, remembered for a moment so the next request needs no database."""
+    def current_stored(
+        self, user_id: str, *, etag: str | None = None, memory_only: bool = False
+    ) -> StoredPhoto | None:
+        """``stored_photo``, remembered so the next request needs no database.
+
+        ``etag``: the version a URL names (``?v=``). One other than the version remembered was
+        built from newer data (another process changed the photo), so the database is asked.
+        """
+        stored = self.current.get(user_id)
+        if stored is not None and etag in (None, stored.info.etag):
+            return stored
+        if memory_only:
+            raise NotInMemory(user_id)
         return self.current.load(user_id, self.stored_photo)
 
-    def rendition(self, stored: StoredPhoto, size: int | None = None) -> bytes:
+    def rendition(
+        self, stored: StoredPhoto, size: int | None = None, *, memory_only: bool = False
+    ) -> bytes:
         """The JPEG of ``stored`` at ``size`` (None = master); PhotoNotFound if not offered."""
         _, key = stored.key_for(size)
+        if memory_only:
+            data = self.cache.peek(key)
+            if data is None:
+                raise NotInMemory(key)
+            return data
         return self.cache.get(key, self.ctx.blobs.get)
 
     def _stored_or_none(self, id_or_upn: str, *, preview: bool) -> StoredPhoto | None:
@@ -179,7 +198,20 @@ class MailboxService:
         a JPEG+ZIP polyglot (or any trailing payload) harmless. ``source_sha256`` only records
         which upload a version came from.
         """
-        user = self.mailbox_user(user_id)
+        return self.store_photo(
+            self.mailbox_user(user_id), data, actor=actor, preview=preview, crop=crop
+        )
+
+    def store_photo(
+        self,
+        user: UserInfo,
+        data: bytes,
+        *,
+        actor: str,
+        preview: bool = False,
+        crop: CropBox | None = None,
+    ) -> PhotoInfo:
+        """``set_photo`` for a user already resolved and authorised (``check_write``)."""
         photo = imaging.process_upload(
             data, limits=self.limits, crop=crop, sizes=imaging.GRAPH_SIZES
         )
@@ -233,10 +265,7 @@ class MailboxService:
                 )
             return info
 
-        info = self._transaction(user.id, write)
-        if not preview:
-            self._follow_in_directory(user.id, info, photo.renditions[photo.master_size], actor)
-        return info
+        return self._transaction(write)
 
     def save_preview(self, user_id: str, *, actor: str) -> PhotoInfo:
         """Set-UserPhoto -Save: the pending preview becomes the user's photo."""
@@ -266,9 +295,7 @@ class MailboxService:
             )
             return stored
 
-        stored = self._transaction(user.id, write)
-        self._follow_in_directory(user.id, stored.info, self.rendition(stored), actor)
-        return stored.info
+        return self._transaction(write).info
 
     def cancel_preview(self, user_id: str, *, actor: str) -> None:
         """Set-UserPhoto -Cancel: drop the pending preview (nothing to do if there is none)."""
@@ -289,7 +316,7 @@ class MailboxService:
                 version_id=dropped,
             )
 
-        self._transaction(user.id, write)
+        self._transaction(write)
 
     def delete_photo(self, user_id: str, *, actor: str) -> None:
         """Remove-UserPhoto: afterwards the user has no photo (404s, not a fall-back)."""
@@ -313,49 +340,56 @@ class MailboxService:
                 session, PHOTO_CHANGED, user_id=user.id, version_id=None
             )
 
-        self._transaction(user.id, write)
-        self._follow_in_directory(user.id, None, None, actor)
+        self._transaction(write)
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _transaction(self, user_id: str, work: Callable[[Session], T]) -> T:
-        try:
-            # Two first-ever writes for one user can race to insert its mailbox_photos row on
-            # PostgreSQL (SQLite's write_session serialises writers); the loser simply retries.
-            for attempt in range(3):
-                try:
-                    with self.ctx.db.write_session() as session:
-                        return work(session)
-                except IntegrityError:
-                    if attempt == 2:
-                        raise
-            raise AssertionError("unreachable")
-        finally:
-            # After the commit (or a failure, where it costs one read): every write of a user's
-            # mailbox is seen by this process's next image request, never a remembered version.
-            self.current.forget(user_id)
+    def _transaction(self, work: Callable[[Session], T]) -> T:
+        # Two first-ever writes for one user can race to insert its mailbox_photos row on
+        # PostgreSQL (SQLite's write_session serialises writers); the loser simply retries.
+        for attempt in range(3):
+            try:
+                with self.ctx.db.write_session() as session:
+                    return work(session)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
-    def _follow_in_directory(
-        self, user_id: str, info: PhotoInfo | None, master: bytes | None, actor: str
-    ) -> None:
+    def _forget_current(self, *, user_id: str, **_: object) -> None:
+        """A photo change committed here: the next image request reads the new version."""
+        self.current.forget(user_id)
+
+    def _follow_in_directory(self, *, user_id: str, version_id: str | None) -> None:
         """Exchange writes a 64x64 copy of a saved photo into the directory's thumbnailPhoto.
 
-        This runs after the mailbox commit, in the directory's own transaction. That order is
-        the safe one because the mailbox is the source of truth: if this step fails or the
-        process dies here, the mailbox holds the right photo and the thumbnail is merely stale
-        (it is a derived copy that sites never reads, and the next save rewrites it). Doing it
-        first could leave the directory showing a photo the mailbox then failed to store.
+        Runs on ``photo.changed``, after the mailbox commit, in the directory's own
+        transaction. That order is the safe one because the mailbox is the source of truth: if
+        this step fails or the process dies here, the mailbox holds the right photo and the
+        thumbnail is merely stale (a derived copy that sites never reads; the next save
+        rewrites it). The copy is the 64 px rendition already stored, not a new decode.
         """
         try:
-            # Two saves racing: only the one whose version is still current may write, so the
-            # thumbnail does not end on the older of the two.
             stored = self.stored_photo(user_id)
-            if (stored.info.version_id if stored else None) != (info.version_id if info else None):
+            # Two saves racing: only the event of the version still current writes, so the
+            # thumbnail does not end on the older of the two.
+            if (stored.info.version_id if stored else None) != version_id:
                 return
-            thumb = imaging.directory_thumbnail(master) if master is not None else None
-            self.directory.set_thumbnail(user_id, thumb, actor=actor)
+            thumbnail = self._thumbnail(stored) if stored is not None else None
+            actor = stored.info.created_by if stored is not None else "mailbox"
+            self.directory.set_thumbnail(user_id, thumbnail, actor=actor, trusted=True)
         except Exception:
             log.exception("could not update the directory thumbnail of %s", user_id)
+
+    def _thumbnail(self, stored: StoredPhoto) -> bytes:
+        size = imaging.THUMBNAIL_SIZE
+        if size in stored.info.sizes:
+            rendition = self.rendition(stored, size)
+            if len(rendition) <= THUMBNAIL_TARGET_BYTES:
+                return rendition
+            return imaging.directory_thumbnail(rendition)  # a 64 px decode: quality lowered
+        # A photo smaller than 64 px (rare): made from its master, as before.
+        return imaging.directory_thumbnail(self.rendition(stored))
 
 
 if TYPE_CHECKING:

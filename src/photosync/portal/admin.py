@@ -17,7 +17,8 @@ from photosync.portal.pages import page
 from photosync.portal.photos import Avatar, avatar, mailbox_of, sites_of, sites_photo_url
 from photosync.portal.viewer import CSRF_FIELD, AdminViewer, check_csrf, directory_of
 from photosync.sites.interfaces import ProfileStatus
-from photosync.web import ApiError
+from photosync.sync.service import SyncService
+from photosync.web import ApiError, service
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,8 +46,7 @@ class AdminSync(Protocol):
 
 
 def sync_of(request: Request) -> AdminSync:
-    sync: AdminSync = request.app.state.sync
-    return sync
+    return service(request, SyncService)
 
 
 @dataclass(frozen=True)

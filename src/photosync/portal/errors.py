@@ -1,12 +1,8 @@
-"""Friendly HTML error pages for people, the API error shapes for programs, no stack traces."""
+"""Friendly HTML error pages for people (the portal sub-application's errors), no stack traces."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -14,10 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from photosync.portal.pages import current_photo, header_avatar
 from photosync.portal.rendering import render
 from photosync.portal.viewer import NeedsSignIn, optional_viewer, signin_url
-from photosync.web import GRAPH_PREFIX, SHAREPOINT_PREFIXES, ApiError, plain_error, render_error
-
-# Paths that programs call: they keep their own (JSON) error shapes.
-API_PREFIXES = (GRAPH_PREFIX, *SHAREPOINT_PREFIXES, "/oauth2", "/avatar", "/_docs", "/openapi")
+from photosync.web import ApiError
 
 TITLES = {
     400: "Something in that request was wrong",
@@ -35,10 +28,6 @@ DEFAULT_MESSAGES = {
     405: "This address does not accept that kind of request.",
     500: "We couldn't finish that. It was not your fault; please try again in a moment.",
 }
-
-
-def is_page_path(path: str) -> bool:
-    return not path.startswith(API_PREFIXES) and "/oauth2/" not in path
 
 
 def error_page(request: Request, status: int, message: str | None = None) -> Response:
@@ -65,9 +54,7 @@ def error_page(request: Request, status: int, message: str | None = None) -> Res
 
 
 def page_error(request: Request, exc: ApiError) -> Response:
-    """Registered with photosync.web for ApiErrors raised outside the Graph and SharePoint APIs."""
-    if not is_page_path(request.url.path):
-        return plain_error(request, exc)
+    """How the portal answers an ApiError: sign in first, or a page that says what happened."""
     if exc.status == 401 and request.method == "GET":
         return RedirectResponse(signin_url(request.url.path), status_code=303)
     # ApiError messages are written for the person or program calling; 5xx texts may not be.
@@ -82,8 +69,6 @@ def install_error_pages(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        if not is_page_path(request.url.path):
-            return await http_exception_handler(request, exc)
         response = error_page(request, exc.status_code)
         if exc.headers:
             response.headers.update(exc.headers)
@@ -91,18 +76,11 @@ def install_error_pages(app: FastAPI) -> None:
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        if not is_page_path(request.url.path):
-            return await request_validation_exception_handler(request, exc)
         return error_page(request, 400, "Some of the form's fields were missing or not valid.")
 
     async def server_error(request: Request, exc: Exception) -> Response:
         # Starlette re-raises after this answer, so the server log still gets the traceback.
-        if is_page_path(request.url.path):
-            return error_page(request, 500)
-        # Programs get their API's error shape rather than Starlette's plain-text 500.
-        return render_error(
-            request, ApiError(500, "generalException", "An internal server error occurred.")
-        )
+        return error_page(request, 500)
 
     app.add_exception_handler(NeedsSignIn, needs_sign_in)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -20,7 +20,8 @@ from photosync.mailbox.interfaces import PhotoInfo, PhotoNotFound
 from photosync.portal.pages import current_photo, page
 from photosync.portal.photos import avatar, best_size, mailbox_of
 from photosync.portal.viewer import CSRF_FIELD, RequiredViewer, Viewer, check_csrf
-from photosync.web import ApiError
+from photosync.settings import Settings
+from photosync.web import ApiError, service
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,7 +69,7 @@ def _photo_page(
                     "src": f"/photo/preview/{best_size(preview, want)}?v={preview.etag}",
                 }
             )
-    settings = request.app.state.ctx.settings
+    settings = service(request, Settings)
     return page(
         request,
         viewer,
@@ -113,7 +114,7 @@ HARD_LIMIT_FACTOR = 4
 
 @router.post("/photo/preview")
 async def upload_preview(request: Request, viewer: RequiredViewer) -> Response:
-    settings = request.app.state.ctx.settings
+    settings = service(request, Settings)
     limit: int = settings.max_upload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > HARD_LIMIT_FACTOR * limit:

@@ -9,7 +9,10 @@ from urllib.parse import quote
 from fastapi import Request
 
 from photosync.mailbox.interfaces import MailboxReader, MailboxWriter, PhotoInfo
+from photosync.mailbox.services import MailboxService
 from photosync.sites.interfaces import ProfileStatus
+from photosync.sites.services import SitesService
+from photosync.web import service
 
 
 class PortalMailbox(MailboxReader, MailboxWriter, Protocol):
@@ -21,13 +24,11 @@ class ProfileStatusSource(Protocol):
 
 
 def mailbox_of(request: Request) -> PortalMailbox:
-    mailbox: PortalMailbox = request.app.state.mailbox
-    return mailbox
+    return service(request, MailboxService)
 
 
 def sites_of(request: Request) -> ProfileStatusSource:
-    sites: ProfileStatusSource = request.app.state.sites
-    return sites
+    return service(request, SitesService)
 
 
 def best_size(info: PhotoInfo, want: int) -> int:

@@ -1,4 +1,8 @@
-"""The portal (Office.com's part): sign-in, home, OneDrive, SharePoint, change photo, admin."""
+"""The portal (Office.com's part): sign-in, home, OneDrive, SharePoint, change photo, admin.
+
+A sub-application of its own, the one that gets every path no API claims: its errors are HTML
+pages (or a redirect to sign in).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,13 @@ from fastapi.staticfiles import StaticFiles
 from photosync.portal import admin, pages, photo, signin
 from photosync.portal.errors import install_error_pages, page_error
 from photosync.portal.rendering import STATIC, STATIC_PREFIX
-from photosync.web import set_page_error_renderer
+from photosync.web import sub_app
 
 
-def install(app: FastAPI) -> None:
-    """Add the portal's pages, static files and HTML error pages to ``app``."""
+def create_app() -> FastAPI:
+    app = sub_app("portal", page_error)
     for module in (signin, pages, photo, admin):
         app.include_router(module.router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC), name="portal-static")
-    set_page_error_renderer(page_error)
     install_error_pages(app)
+    return app

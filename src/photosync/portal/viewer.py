@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from photosync.directory.auth import SESSION_COOKIE, sign_session_id, unsign_session_id
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
-from photosync.web import ApiError
+from photosync.web import ApiError, service
 
 # The sign-in form needs CSRF protection before any session exists (login CSRF would sign a
 # victim into the attacker's account): a random value in a cookie, and its HMAC in the form.
@@ -48,8 +48,7 @@ class NeedsSignIn(Exception):
 
 
 def directory_of(request: Request) -> DirectoryService:
-    directory: DirectoryService = request.app.state.directory
-    return directory
+    return service(request, DirectoryService)
 
 
 def signing_key(request: Request) -> str:

@@ -21,9 +21,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from photosync import imaging
-from photosync.blobs import sha256_hex
+from photosync.blobs import BlobLRU, sha256_hex
 from photosync.directory.interfaces import UserInfo
-from photosync.mailbox.cache import BlobLRU
 from photosync.sites.interfaces import SIZE_CODES, SizeCode, thumbnail_path
 from photosync.sites.models import LibraryFile, Profile
 from photosync.ttlcache import TTLCache

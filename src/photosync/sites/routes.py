@@ -1,9 +1,11 @@
 """SharePoint's URLs: userphoto.aspx, the User Photos library, PeopleManager REST, contextinfo.
 
-Work never runs on the event loop: a picture request may run a sync (decode and resize), so the
-library route is a plain ``def`` (FastAPI's thread pool); userphoto.aspx answers from memory
-when it can and otherwise hands the rest to ``run_in_threadpool``, as the PeopleManager route
-(which must await the request body) does.
+A sub-application of its own: every error it gives is SharePoint's OData error. Work never
+runs on the event loop: a picture request may run a sync (decode and resize), so the library
+route is a plain ``def`` (FastAPI's thread pool); userphoto.aspx has one read path, called
+through ``web.memory_first`` (on the event loop when everything it needs was seen a moment
+ago, else in a worker thread), and the PeopleManager route awaits its body, then works in the
+thread pool.
 
 Authentication is required everywhere, as in SharePoint Online: a bearer token or the portal's
 session cookie. Anonymous requests get 401 (not a redirect to sign-in: ``<img>`` tags on the
@@ -18,26 +20,21 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from photosync.directory.auth import (
-    SESSION_COOKIE,
-    CurrentPrincipal,
-    Principal,
-    current_principal,
-    directory_service,
-    optional_principal,
-    principal_from_memory,
-)
+from photosync.directory.access import Principal
+from photosync.directory.auth import CurrentPrincipal, DigestPrincipal, authenticate, require
+from photosync.directory.services import DirectoryService
 from photosync.sites import odata
 from photosync.sites.errors import BadRequest, SitesError
 from photosync.sites.interfaces import LIBRARY_FOLDER, SizeCode, account_slug, size_code
 from photosync.sites.library import Picture
 from photosync.sites.services import SitesService
-from photosync.web import ApiError
+from photosync.ttlcache import NotInMemory
+from photosync.web import ApiError, dependency, memory_first, service, sharepoint_error, sub_app
 
 router = APIRouter(tags=["sites"])
 
@@ -50,13 +47,8 @@ WRITE_OPERATIONS = frozenset({"setmyprofilepicture", "setsinglevalueprofileprope
 _THUMB_FILE = re.compile(r"^(?P<acct>.+)_(?P<size>[SML])Thumb\.jpg$", re.IGNORECASE)
 
 
-async def sites_service(request: Request) -> SitesService:
-    # async: a plain attribute read is not worth a trip through the thread pool.
-    service: SitesService = request.app.state.sites
-    return service
-
-
-Sites = Annotated[SitesService, Depends(sites_service)]
+Sites = Annotated[SitesService, Depends(dependency(SitesService))]
+USERPHOTO = "/_layouts/15/userphoto.aspx"
 
 
 def _api_error(exc: SitesError) -> ApiError:
@@ -85,63 +77,35 @@ def _matches(header: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@router.api_route("/_layouts/15/userphoto.aspx", methods=["GET", "HEAD"])
-async def userphoto(request: Request) -> Response:
-    """``?size=S|M|L&accountname=…`` (or ``username=``); the placeholder for a user without one.
-
-    Async: most requests (someone's S or M, seen in the last second or two, by a bearer caller
-    seen in the last seconds) are answered from memory without leaving the event loop; the rest,
-    which read the database or the disk or may run a sync (your own Large picture), take one
-    trip to the thread pool. The principal is resolved here rather than declared as a
-    dependency: solving dependencies was a noticeable share of a request answered from memory.
-    """
-    sites: SitesService = request.app.state.sites
-    principal = principal_from_memory(request)
-    if principal is None and not (
-        request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE)
-    ):
-        current_principal(None)  # nobody: 401 before anything else is looked at
+def _userphoto(request: Request, *, memory_only: bool = False) -> Response:
+    """THE read of userphoto.aspx: who asks (401 before anything else), which size of whose
+    picture, may they, and the picture; the caller's own Large may sync first."""
+    directory = service(request, DirectoryService)
+    principal = require(authenticate(request, directory, memory_only=memory_only))
     # ASP.NET reads query keys case-insensitively (AccountName=, Size=).
     query = {key.lower(): value for key, value in request.query_params.items()}
     code = size_code(query.get("size"))
     if code is None:
         raise ApiError(400, odata_code(), "size must be S, M or L.")
-    account = query.get("accountname") or query.get("username")
+    sites = service(request, SitesService)
     try:
-        picture = sites.cached_picture(principal, account, code) if principal else None
-        if picture is not None and query.get("t") not in (None, picture.timestamp):
-            # A ?t= newer than what is in memory came from fresher data (another process
-            # synced): read the database rather than serve the old picture under the new URL.
-            picture = None
-        if picture is None:
-            picture = await run_in_threadpool(
-                _read_userphoto, request, sites, principal, account, code
-            )
+        user = sites.check_read(
+            principal, query.get("accountname") or query.get("username"), memory_only=memory_only
+        )
+        if code == "L" and principal.is_self(user.id):
+            if memory_only:
+                raise NotInMemory("an own-Large request may sync")
+            # Before the read, so the answer carries a picture the check just took.
+            sites.own_large_requested(principal)
+        picture = sites.picture(user.id, code, timestamp=query.get("t"), memory_only=memory_only)
     except SitesError as exc:
         raise _api_error(exc) from exc
     return picture_response(request, picture, query.get("t"))
 
 
-def plain_image_routes() -> list[Route]:
-    """userphoto.aspx again, as a plain Starlette route for ``app.py`` to put before all others
-    (same reason as photosync.mailbox.graph.plain_image_routes: no FastAPI per-request work)."""
-    return [Route("/_layouts/15/userphoto.aspx", userphoto, methods=["GET", "HEAD"])]
-
-
-def _read_userphoto(
-    request: Request,
-    sites: SitesService,
-    principal: Principal | None,
-    account: str | None,
-    code: SizeCode,
-) -> Picture:
-    if principal is None:  # a cookie, a user not seen lately, or nobody (401)
-        principal = current_principal(optional_principal(request, directory_service(request)))
-    user = sites.check_read(principal, account)
-    if code == "L" and principal.is_self(user.id):
-        # Before the read, so the answer carries a picture the check just took.
-        sites.own_large_requested(principal)
-    return sites.picture(user.id, code)
+async def userphoto(request: Request) -> Response:
+    """``?size=S|M|L&accountname=…`` (or ``username=``); the placeholder for a user without one."""
+    return await memory_first(_userphoto, request)
 
 
 @router.api_route(LIBRARY_FOLDER + "/{filename}", methods=["GET", "HEAD"])
@@ -258,9 +222,11 @@ def _json_body(body: bytes) -> dict[str, Any]:
 
 @router.post("/_api/contextinfo")
 @router.post("/_api/contextInfo", include_in_schema=False)
-def context_info(request: Request, principal: CurrentPrincipal, sites: Sites) -> JSONResponse:
+def context_info(request: Request, principal: DigestPrincipal, sites: Sites) -> JSONResponse:
     """The form digest. For a cookie session it is the session's CSRF token (which auth checks
-    on cookie POSTs); bearer requests need none, so any value does."""
+    on cookie POSTs); bearer requests need none, so any value does. Clients POST here to *get*
+    the digest: it changes nothing and its answer cannot be read cross-site, so it cannot
+    require the digest itself (hence DigestPrincipal)."""
     verbose = odata.wants_verbose(request.headers.get("accept", ""))
     if principal.via == "cookie" and principal.csrf_token:
         digest = principal.csrf_token
@@ -269,3 +235,34 @@ def context_info(request: Request, principal: CurrentPrincipal, sites: Sites) ->
         digest = f"0x{secrets.token_hex(64).upper()},{stamp}"
     body = odata.context_info(digest=digest, web_url=base_url(request, sites), verbose=verbose)
     return odata.answer(body, verbose)
+
+
+# --- the sub-application ---------------------------------------------------------------------
+
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    USERPHOTO: {
+        method: {
+            "tags": ["sites"],
+            "summary": "A person's picture (S 48, M 72, L 300 px) or the placeholder",
+            "parameters": [
+                {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                for name in ("size", "accountname", "username", "t")
+            ],
+            "responses": {
+                "200": {"description": "The JPEG", "content": {"image/jpeg": {}}},
+                "304": {"description": "Not modified (If-None-Match)"},
+                "401": {"description": "Not signed in"},
+            },
+        }
+        for method in ("get", "head")
+    }
+}
+
+
+def create_app() -> FastAPI:
+    app = sub_app("SharePoint (sites)", sharepoint_error)
+    # The hottest route, tried first and without FastAPI's per-request work (see
+    # photosync.mailbox.graph); OPENAPI_PATHS describes it.
+    app.router.routes.append(Route(USERPHOTO, userphoto, methods=["GET", "HEAD"]))
+    app.include_router(router)
+    return app

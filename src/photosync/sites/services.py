@@ -16,7 +16,11 @@ from sqlalchemy import bindparam, select
 
 from photosync import audit, imaging
 from photosync.context import Context
-from photosync.directory.auth import Principal
+from photosync.directory.access import (
+    Principal,
+    may_change_profile,
+    may_see_profiles,
+)
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.sites import writes
@@ -51,11 +55,9 @@ from photosync.sites.profiles import (
     person_view,
     picture_editable,
 )
-from photosync.ttlcache import TTLCache
+from photosync.ttlcache import NotInMemory
 
 log = logging.getLogger(__name__)
-
-ACCOUNT_TTL_SECONDS = 2.0
 
 # picture_state's one statement, built once: the profile's columns and the tenant setting as
 # scalar subqueries, so a missing profile still gives a row.
@@ -69,19 +71,6 @@ _PICTURE_STATE = select(
 # SetMyProfilePicture: "Pictures in bmp, jpg and png formats and up to 5,000,000 bytes".
 UPLOAD_MAX_BYTES = 5_000_000
 UPLOAD_FORMATS = frozenset({"jpeg", "png", "bmp"})
-# Application roles that may read any profile, and those that may change any profile.
-APP_READ_ROLES = frozenset(
-    {
-        "Sites.Read.All",
-        "Sites.FullControl.All",
-        "User.Read.All",
-        "User.ReadWrite.All",
-        "ProfilePhoto.Read.All",
-        "ProfilePhoto.ReadWrite.All",
-    }
-)
-APP_WRITE_ROLES = frozenset({"Sites.FullControl.All", "User.ReadWrite.All"})
-OWN_WRITE_SCOPES = frozenset({"User.ReadWrite"})
 PROPERTY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,127}$")
 
 
@@ -91,59 +80,53 @@ class SitesService:
         self.directory = directory
         self.library = Library(self.thumbnail_sizes())
         self._own_large_hook: OwnLargeHook | None = None
-        # Account name (lower case) -> user, for pictures served from memory. A user renamed or
-        # deleted (in any process) is still found under the old name for this many seconds,
-        # as the directory's own user cache does for tokens.
-        self._accounts: TTLCache[str, UserInfo] = TTLCache(ACCOUNT_TTL_SECONDS)
 
     def thumbnail_sizes(self) -> dict[SizeCode, int]:
         return {"S": SMALL_SIZE, "M": MEDIUM_SIZE, "L": self.ctx.settings.large_thumbnail_size}
 
     # --- who may do what -------------------------------------------------------------------
 
-    def resolve(self, account_name: str) -> UserInfo:
+    def resolve(self, account_name: str, *, memory_only: bool = False) -> UserInfo:
         """The user named by a UPN, a claims name (``i:0#.f|membership|…``) or a user id."""
         name = upn_from_account_name(account_name)
-        user = self.directory.get_user(name) if name else None
+        user = self.directory.get_user(name, memory_only=memory_only) if name else None
         if user is None:
             raise UnknownUser(f"The user '{account_name}' does not exist.")
-        self._accounts.put(name.lower(), user)
         return user
 
-    def check_read(self, principal: Principal, account_name: str | None) -> UserInfo:
-        """The profile ``principal`` asks for (None = their own), if they may see it.
-
-        Every signed-in person may see everyone's profile and picture, as in SharePoint;
-        applications need a role that reads users or sites.
-        """
+    def check_read(
+        self, principal: Principal, account_name: str | None, *, memory_only: bool = False
+    ) -> UserInfo:
+        """The profile ``principal`` asks for (None = their own), if they may see it."""
         self.check_may_read(principal)
-        return self._target(principal, account_name)
+        return self._target(principal, account_name, memory_only)
 
     def check_may_read(self, principal: Principal) -> None:
         """Whether ``principal`` may see profiles and pictures at all."""
-        if principal.user is None and not principal.scopes & APP_READ_ROLES:
+        if not may_see_profiles(principal):
             raise Forbidden("The application needs Sites.Read.All or User.Read.All.")
 
     def check_write(self, principal: Principal, account_name: str | None) -> UserInfo:
         """The profile ``principal`` wants to change (None = their own), if they may."""
-        user = self._target(principal, account_name)
-        if principal.is_self(user.id):
-            if principal.is_admin or principal.scopes & OWN_WRITE_SCOPES:
-                return user
-            raise Forbidden("The access token does not allow changing your profile.")
-        if principal.is_admin or (principal.kind == "app" and principal.scopes & APP_WRITE_ROLES):
+        user = self._target(principal, account_name, False)
+        if may_change_profile(principal, user.id):
             return user
+        if principal.is_self(user.id):
+            raise Forbidden("The access token does not allow changing your profile.")
         raise Forbidden(f"Only an administrator may change the profile of {user.upn}.")
 
-    def _target(self, principal: Principal, account_name: str | None) -> UserInfo:
+    def _target(
+        self, principal: Principal, account_name: str | None, memory_only: bool
+    ) -> UserInfo:
         own = principal.user
         if account_name is None or not account_name.strip():
             if own is None:
                 raise BadRequest("An application has no profile of its own; name the user.")
             return own
-        if own is not None and upn_from_account_name(account_name).lower() == own.upn.lower():
+        if principal.names_self(upn_from_account_name(account_name)):
+            assert own is not None
             return own
-        return self.resolve(account_name)
+        return self.resolve(account_name, memory_only=memory_only)
 
     # --- pictures --------------------------------------------------------------------------
 
@@ -165,30 +148,24 @@ class SitesService:
         except Exception:
             log.exception("own-Large hook failed for %s", user.upn)
 
-    def cached_picture(
-        self, principal: Principal, account_name: str | None, code: SizeCode
-    ) -> Picture | None:
-        """userphoto.aspx from memory alone (no database, no disk, no waiting), or None.
+    def picture(
+        self,
+        user_id: str,
+        code: SizeCode,
+        *,
+        timestamp: str | None = None,
+        memory_only: bool = False,
+    ) -> Picture:
+        """The user's thumbnail at ``code`` (or the placeholder): remembered, else read.
 
-        None means "ask ``check_read`` and ``picture`` in a worker thread": the account or the
-        picture is not in memory, or this is the caller's own Large picture (which may sync).
-        Raises the same errors as ``check_read`` for what it can tell without the database.
+        ``timestamp``: the ``?t=`` of a versioned URL. One other than the picture remembered
+        came from fresher data (another process synced), so the database is asked.
         """
-        self.check_may_read(principal)
-        own = principal.user
-        if account_name is None or not account_name.strip():
-            if own is None:
-                raise BadRequest("An application has no profile of its own; name the user.")
-            user: UserInfo | None = own
-        else:
-            name = upn_from_account_name(account_name).lower()
-            user = own if own is not None and name == own.upn.lower() else None
-            user = user or self._accounts.get(name)
-        if user is None or (code == "L" and principal.is_self(user.id)):
-            return None
-        return self.library.cached(user.id, code)
-
-    def picture(self, user_id: str, code: SizeCode) -> Picture:
+        picture = self.library.cached(user_id, code)
+        if picture is not None and timestamp in (None, picture.timestamp):
+            return picture
+        if memory_only:
+            raise NotInMemory(user_id)
         # A bare connection, not an ORM session: this is the hottest read of the role.
         with self.ctx.db.engine.connect() as conn:
             return self.library.read(conn, user_id, code)

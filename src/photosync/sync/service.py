@@ -138,7 +138,7 @@ class SyncService:
         )
 
     def _user(self, user: str) -> UserInfo:
-        info = self.directory.lookup_user(user)
+        info = self.directory.get_user(user)
         if info is None:
             raise UnknownUser(f"no user {user}")
         return info

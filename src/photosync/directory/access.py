@@ -1,0 +1,106 @@
+"""Who is calling, and what they may do: every authorisation rule of photosync, in one place.
+
+A ``Principal`` is what authentication (``directory.auth``, at the HTTP edge; the portal's
+session) makes of a request. The ``may_*`` functions below are the only places that decide
+access; services call them and raise their role's own error when one says no. No web import
+here: the rules are plain functions of plain values, tested as a table
+(tests/directory/test_access.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from photosync.directory.interfaces import UserInfo
+
+# Graph scopes (delegated) and application roles that read or write *someone's* photo.
+READ_ANY = frozenset({"User.Read.All", "ProfilePhoto.Read.All", "User.ReadBasic.All"})
+WRITE_ANY = frozenset({"User.ReadWrite.All", "ProfilePhoto.ReadWrite.All"})
+# What lets a signed-in user read or change their *own* photo.
+READ_OWN = frozenset({"User.Read", "User.ReadWrite"}) | READ_ANY | WRITE_ANY
+WRITE_OWN = frozenset({"User.ReadWrite"}) | WRITE_ANY
+# SharePoint: application roles that read any profile, and those that change any profile.
+PROFILE_READ_ROLES = frozenset(
+    {
+        "Sites.Read.All",
+        "Sites.FullControl.All",
+        "User.Read.All",
+        "User.ReadWrite.All",
+        "ProfilePhoto.Read.All",
+        "ProfilePhoto.ReadWrite.All",
+    }
+)
+PROFILE_WRITE_ROLES = frozenset({"Sites.FullControl.All", "User.ReadWrite.All"})
+PROFILE_WRITE_OWN = frozenset({"User.ReadWrite"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Literal["user", "app"]
+    subject: str  # user id or client id
+    user: UserInfo | None
+    scopes: frozenset[str]  # delegated scopes (users) or application roles (apps)
+    session_id: str | None
+    via: Literal["bearer", "cookie", "cli"]
+    csrf_token: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who the audit log names: the user's UPN, or ``app:<client id>``."""
+        return self.user.upn if self.user else f"app:{self.subject}"
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.user and self.user.is_admin)
+
+    def is_self(self, user_id: str) -> bool:
+        return self.user is not None and self.user.id == user_id
+
+    def names_self(self, id_or_upn: str) -> bool:
+        """Whether ``id_or_upn`` (as written in a URL) is the caller's own id or UPN."""
+        own = self.user
+        return own is not None and id_or_upn.strip().lower() in (own.id, own.upn.lower())
+
+
+# --- mailbox photos (Graph's /users/{id}/photo) --------------------------------------------
+
+
+def may_read_photo(principal: Principal, user_id: str) -> bool:
+    if principal.is_self(user_id):
+        return bool(principal.scopes & READ_OWN)
+    return principal.is_admin or bool(principal.scopes & (READ_ANY | WRITE_ANY))
+
+
+def may_write_photo(principal: Principal, user_id: str) -> bool:
+    if principal.is_admin and principal.kind == "user":
+        return True
+    if principal.is_self(user_id):
+        return bool(principal.scopes & WRITE_OWN)
+    # Delegated users never get *.All write scopes from our token endpoint; apps may.
+    return principal.kind == "app" and bool(principal.scopes & WRITE_ANY)
+
+
+# --- sites profiles (SharePoint's userphoto.aspx and PeopleManager) ------------------------
+
+
+def may_see_profiles(principal: Principal) -> bool:
+    """Every signed-in person sees everyone's profile and picture, as in SharePoint;
+    applications need a role that reads users or sites."""
+    return principal.user is not None or bool(principal.scopes & PROFILE_READ_ROLES)
+
+
+def may_change_profile(principal: Principal, user_id: str) -> bool:
+    if principal.is_self(user_id):
+        return principal.is_admin or bool(principal.scopes & PROFILE_WRITE_OWN)
+    return principal.is_admin or (
+        principal.kind == "app" and bool(principal.scopes & PROFILE_WRITE_ROLES)
+    )
+
+
+# --- administration -------------------------------------------------------------------------
+
+
+def may_administer(principal: Principal) -> bool:
+    """Tenant settings, checks of other people, the admin pages: signed-in admins only."""
+    return principal.kind == "user" and principal.is_admin
