@@ -1,4 +1,4 @@
-"""GET /v1.0/users/{upn}/photos/96x96/$value: photosync against a bare ASGI app.
+"""GET …/photos/96x96/$value and userphoto.aspx?size=M: photosync against a bare ASGI app.
 
 Both are served the same way (uvicorn, one worker, in its own process, on loopback, with the
 options `photosync serve` uses) and loaded by the same client: a few processes, each holding one
@@ -12,6 +12,7 @@ Target: photosync ≥ 0.5 x the bare app's requests/s, for 200 and for 304.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import socket
@@ -37,6 +38,9 @@ KEY = "bench-signing-key-not-a-secret-0123456789abcdef"
 UPN = "bench.user@example.org"
 PASSWORD = "bench-password-1"
 REVALIDATE = b"private, max-age=0, must-revalidate"
+VALUE_PATH = f"/v1.0/users/{UPN}/photos/96x96/$value"
+USERPHOTO_PATH = "/_layouts/15/userphoto.aspx"
+USERPHOTO = f"{USERPHOTO_PATH}?size=M&accountname={UPN}"
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -46,14 +50,21 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 # --- the bare app (runs in its own process: `bench_http.py --serve-bare PORT FILE ETAG`) ------
 
 
-def bare_app(body: bytes, etag: bytes) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    full = [
-        (b"etag", etag),
-        (b"cache-control", REVALIDATE),
-        (b"content-type", b"image/jpeg"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    not_modified = [(b"etag", etag), (b"cache-control", REVALIDATE)]
+def bare_app(
+    answers: dict[str, tuple[bytes, bytes]],
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """Answers each path with its (body, etag): the same bytes photosync serves there."""
+
+    def headers(body: bytes, etag: bytes) -> tuple[list[tuple[bytes, bytes]], ...]:
+        full = [
+            (b"etag", etag),
+            (b"cache-control", REVALIDATE),
+            (b"content-type", b"image/jpeg"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        return full, [(b"etag", etag), (b"cache-control", REVALIDATE)]
+
+    prepared = {path: (body, etag, *headers(body, etag)) for path, (body, etag) in answers.items()}
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -64,6 +75,7 @@ def bare_app(body: bytes, etag: bytes) -> Callable[[Scope, Receive, Send], Await
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        body, etag, full, not_modified = prepared[scope["path"]]
         sent_tag = next((v for k, v in scope["headers"] if k == b"if-none-match"), None)
         if sent_tag == etag:
             await send({"type": "http.response.start", "status": 304, "headers": not_modified})
@@ -75,10 +87,15 @@ def bare_app(body: bytes, etag: bytes) -> Callable[[Scope, Receive, Send], Await
     return app
 
 
-def serve_bare(port: int, body_file: str, etag: str) -> None:
+def serve_bare(port: int, answers_file: str) -> None:
     import uvicorn
 
-    app = bare_app(Path(body_file).read_bytes(), etag.encode())
+    answers = {
+        path: (Path(body_file).read_bytes(), etag.encode())
+        for path, (body_file, etag) in json.loads(Path(answers_file).read_text()).items()
+    }
+    answers["/healthz"] = (b"ok", b'"ok"')
+    app = bare_app(answers)
     # The same options as `photosync serve` (photosync/cli.py).
     uvicorn.run(
         app,
@@ -167,8 +184,9 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def prepare(data_dir: Path) -> tuple[str, str, bytes, str]:
-    """A user with a photo in a fresh embedded data folder; their token and 96 px rendition."""
+def prepare(data_dir: Path) -> tuple[str, dict[str, tuple[bytes, str]]]:
+    """A user with a photo (in the mailbox and in sites) in a fresh embedded data folder: a
+    token, and the (bytes, etag) photosync serves at each benchmarked path."""
     from photos import photo
     from photosync.context import Context
     from photosync.services import build_services
@@ -180,9 +198,14 @@ def prepare(data_dir: Path) -> tuple[str, str, bytes, str]:
     user = services.directory.add_user(UPN, "Bench User", password=PASSWORD)
     services.mailbox.set_photo(user.id, photo("1 MP"), actor="bench")
     info, body = services.mailbox.photo_bytes(user.id, 96)
+    services.sync.check_now(user.id, actor="bench")
+    picture = services.sites.picture(user.id, "M")
     token = services.directory.password_token(UPN, PASSWORD)
     ctx.db.dispose()
-    return user.id, token, body, f'"{info.etag}-96"'
+    return token, {
+        VALUE_PATH: (body, f'"{info.etag}-96"'),
+        USERPHOTO_PATH: (picture.data, picture.etag),
+    }
 
 
 def request_bytes(port: int, path: str, token: str, if_none_match: str | None) -> bytes:
@@ -200,9 +223,13 @@ def request_bytes(port: int, path: str, token: str, if_none_match: str | None) -
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="photosync-bench-") as tmp:
         data_dir = Path(tmp) / "data"
-        _, token, body, etag = prepare(data_dir)
-        body_file = Path(tmp) / "96.jpg"
-        body_file.write_bytes(body)
+        token, answers = prepare(data_dir)
+        answers_file = Path(tmp) / "answers.json"
+        files = {}
+        for n, (path, (body, etag)) in enumerate(answers.items()):
+            (Path(tmp) / f"{n}.jpg").write_bytes(body)
+            files[path] = (str(Path(tmp) / f"{n}.jpg"), etag)
+        answers_file.write_text(json.dumps(files))
 
         env = {
             **os.environ,
@@ -218,8 +245,7 @@ def main() -> int:
                     __file__,
                     "--serve-bare",
                     str(ports["bare"]),
-                    str(body_file),
-                    etag,
+                    str(answers_file),
                 ],
                 env=env,
             ),
@@ -232,19 +258,22 @@ def main() -> int:
         try:
             for name, process in servers.items():
                 wait_until_up(f"http://127.0.0.1:{ports[name]}/healthz", process)
-            return run_load(ports, token, body, etag)
+            return run_load(ports, token, answers)
         finally:
             for process in servers.values():
                 process.terminate()
                 process.wait(timeout=10)
 
 
-def run_load(ports: dict[str, int], token: str, body: bytes, etag: str) -> int:
-    path = f"/v1.0/users/{UPN}/photos/96x96/$value"
+def run_load(ports: dict[str, int], token: str, answers: dict[str, tuple[bytes, str]]) -> int:
+    body, etag = answers[VALUE_PATH]
+    picture, picture_etag = answers[USERPHOTO_PATH]
     # (label, path, If-None-Match, expected status, judged against the target?)
     cases = [
-        ("200 (body)", path, None, 200, True),
-        ("304 (If-None-Match)", path, etag, 304, True),
+        ("$value 96: 200 (body)", VALUE_PATH, None, 200, True),
+        ("$value 96: 304", VALUE_PATH, etag, 304, True),
+        ("userphoto.aspx M: 200", USERPHOTO, None, 200, True),
+        ("userphoto.aspx M: 304", USERPHOTO, picture_etag, 304, True),
         # Not a target: what any FastAPI sync endpoint costs here (no token, no database).
         ("floor: GET /healthz", "/healthz", None, 200, False),
     ]
@@ -278,7 +307,8 @@ def run_load(ports: dict[str, int], token: str, body: bytes, etag: str) -> int:
         ["request", "bare ASGI", "photosync", "ratio", f"target >= {TARGET}"],
         rows,
         title=(
-            f"GET {path} ({len(body):,}-byte JPEG, bearer token); uvicorn, 1 worker each, "
+            f"GET {VALUE_PATH} ({len(body):,}-byte JPEG) and {USERPHOTO} ({len(picture):,} "
+            f"bytes), bearer token; uvicorn, 1 worker each, "
             f"loopback; {CONNECTIONS} keep-alive connections; best of {ROUNDS} rounds of "
             f"<= {SECONDS:g} s"
         ),
@@ -287,7 +317,7 @@ def run_load(ports: dict[str, int], token: str, body: bytes, etag: str) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--serve-bare":
-        serve_bare(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve-bare":
+        serve_bare(int(sys.argv[2]), sys.argv[3])
     else:
         sys.exit(main())
