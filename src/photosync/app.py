@@ -53,7 +53,9 @@ def app_for(services: Services) -> Root:
     def openapi() -> dict[str, Any]:
         if not schema:
             extra = {**mailbox_graph.OPENAPI_PATHS, **sites_routes.OPENAPI_PATHS}
-            schema.update(merged_openapi(meta, (graph, sharepoint, token), extra))
+            schema.update(
+                merged_openapi("photosync", __version__, (graph, sharepoint, token), extra)
+            )
         return schema
 
     meta.openapi = openapi  # type: ignore[method-assign]

@@ -19,6 +19,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -133,6 +134,25 @@ def sub_app(title: str, render: ErrorRenderer, **kwargs: Any) -> FastAPI:
     return app
 
 
+# --- photos over HTTP: caching ---------------------------------------------------------------
+
+JPEG = "image/jpeg"
+# Revalidate on every use (the answer is cheap: 304 without a body), and only in the caller's
+# own cache: a photo URL such as /me/photo/$value means a different picture per signed-in user.
+REVALIDATE = "private, max-age=0, must-revalidate"
+# A URL carrying the version (``?v=<etag>``, ``?t=<timestamp>``) never changes meaning.
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def is_not_modified(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: weak comparison, a list of tags, or "*"."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
 # --- services, typed -------------------------------------------------------------------------
 
 
@@ -245,17 +265,13 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 def merged_openapi(
-    root: FastAPI, apps: Sequence[FastAPI], extra_paths: dict[str, dict[str, Any]]
+    title: str, version: str, apps: Sequence[FastAPI], extra_paths: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """One API description for every sub-application (and the plain routes' ``extra_paths``)."""
-    schema = root.openapi()
+    schema = get_openapi(
+        title=title, version=version, routes=[route for app in apps for route in app.routes]
+    )
     paths: dict[str, Any] = schema.setdefault("paths", {})
-    components: dict[str, Any] = schema.setdefault("components", {})
-    for app in apps:
-        part = app.openapi()
-        paths.update(part.get("paths", {}))
-        for kind, items in part.get("components", {}).items():
-            components.setdefault(kind, {}).update(items)
     for path, operations in extra_paths.items():
         paths.setdefault(path, {}).update(operations)
     return schema

@@ -31,7 +31,6 @@ from photosync.mailbox.errors import (
     UserNotFound,
 )
 from photosync.mailbox.http import (
-    JPEG,
     check_upload_content_type,
     image_headers,
     image_response,
@@ -40,7 +39,7 @@ from photosync.mailbox.http import (
 from photosync.mailbox.interfaces import PhotoInfo
 from photosync.mailbox.services import MailboxService, StoredPhoto
 from photosync.settings import Settings
-from photosync.web import ApiError, graph_error, memory_first, service, sub_app
+from photosync.web import JPEG, ApiError, graph_error, memory_first, service, sub_app
 
 PREFIX = "/v1.0"
 TAG = "mailbox (Microsoft Graph)"

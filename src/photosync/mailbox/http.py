@@ -6,14 +6,8 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from photosync.mailbox.interfaces import PhotoInfo
-from photosync.web import ApiError
+from photosync.web import IMMUTABLE, JPEG, REVALIDATE, ApiError, is_not_modified
 
-JPEG = "image/jpeg"
-# Revalidate on every use (the answer is cheap: 304 without a body), and only in the caller's
-# own cache: a photo URL such as /me/photo/$value means a different picture per signed-in user.
-REVALIDATE = "private, max-age=0, must-revalidate"
-# A URL carrying the version (…/$value?v=<etag>, as the portal builds them) never changes meaning.
-IMMUTABLE = "private, max-age=31536000, immutable"
 UPLOAD_TYPES = "image/jpeg, image/png (any image/*) or application/octet-stream"
 
 
@@ -63,15 +57,6 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise too_large(limit)
     return bytes(body)
-
-
-def is_not_modified(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 If-None-Match: weak comparison, a list of tags, or "*"."""
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
 
 
 def image_headers(request: Request, info: PhotoInfo, size: int) -> tuple[dict[str, str], bool]:

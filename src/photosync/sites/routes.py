@@ -34,15 +34,22 @@ from photosync.sites.interfaces import LIBRARY_FOLDER, SizeCode, account_slug, s
 from photosync.sites.library import Picture
 from photosync.sites.services import SitesService
 from photosync.ttlcache import NotInMemory
-from photosync.web import ApiError, dependency, memory_first, service, sharepoint_error, sub_app
+from photosync.web import (
+    IMMUTABLE,
+    JPEG,
+    REVALIDATE,
+    ApiError,
+    dependency,
+    is_not_modified,
+    memory_first,
+    service,
+    sharepoint_error,
+    sub_app,
+)
 
 router = APIRouter(tags=["sites"])
 
 PEOPLE_MANAGER = "/_api/SP.UserProfiles.PeopleManager/{operation}"
-# A versioned URL (``?t=`` equal to the picture's timestamp) never changes content. "private":
-# the pictures are only for signed-in people, so shared caches must not keep them.
-IMMUTABLE = "private, max-age=31536000, immutable"
-REVALIDATE = "private, no-cache"
 WRITE_OPERATIONS = frozenset({"setmyprofilepicture", "setsinglevalueprofileproperty"})
 _THUMB_FILE = re.compile(r"^(?P<acct>.+)_(?P<size>[SML])Thumb\.jpg$", re.IGNORECASE)
 
@@ -63,18 +70,12 @@ def base_url(request: Request, sites: SitesService) -> str:
 
 
 def picture_response(request: Request, picture: Picture, version: str | None) -> Response:
+    # A versioned URL (``?t=`` equal to the picture's timestamp) never changes content.
     versioned = version is not None and version == picture.timestamp
     headers = {"ETag": picture.etag, "Cache-Control": IMMUTABLE if versioned else REVALIDATE}
-    if _matches(request.headers.get("if-none-match"), picture.etag):
+    if is_not_modified(request.headers.get("if-none-match"), picture.etag):
         return Response(status_code=304, headers=headers)
-    return Response(picture.data, media_type="image/jpeg", headers=headers)
-
-
-def _matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
-    return "*" in tags or etag in tags
+    return Response(picture.data, media_type=JPEG, headers=headers)
 
 
 def _userphoto(request: Request, *, memory_only: bool = False) -> Response:

@@ -1,0 +1,54 @@
+"""The app as sub-applications: every route in one API description, each API its own errors."""
+
+from __future__ import annotations
+
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from starlette.routing import Route
+
+from photosync.web import Root
+
+
+def _routes(app: Root) -> set[tuple[str, str]]:
+    """(path, method) of every API route of every sub-application but the portal's pages."""
+    found = set()
+    for sub in app.apps:
+        if sub is app.fallback:
+            continue
+        for route in sub.router.routes:
+            if isinstance(route, APIRoute) and not route.include_in_schema:
+                continue
+            if isinstance(route, Route) and route.path not in ("/openapi.json", "/_docs"):
+                for method in route.methods or ():
+                    if method != "HEAD" or not isinstance(route, APIRoute):
+                        found.add((route.path, method.lower()))
+    return found
+
+
+def test_the_api_description_lists_every_route(app: Root, client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    described = {(path, method) for path, ops in schema["paths"].items() for method in ops}
+    missing = {
+        (path, method)
+        for path, method in _routes(app)
+        if (path, method) not in described and path not in ("/healthz", "/docs/oauth2-redirect")
+    }
+    assert not missing
+    # The hot image routes are plain Starlette routes, described by hand.
+    assert "get" in schema["paths"]["/v1.0/users/{user}/photos/{size}/$value"]
+    assert "get" in schema["paths"]["/_layouts/15/userphoto.aspx"]
+    assert "put" in schema["paths"]["/v1.0/me/photo/$value"]
+    assert "post" in schema["paths"]["/oauth2/v2.0/token"]
+    assert client.get("/_docs").status_code == 200
+
+
+def test_each_api_answers_unknown_paths_in_its_own_shape(client: TestClient) -> None:
+    graph = client.get("/v1.0/no/such/thing")
+    assert graph.status_code == 404 and "innerError" in graph.json()["error"]
+    sharepoint = client.get("/_api/no/such/thing")
+    assert sharepoint.status_code == 404
+    assert sharepoint.json()["error"]["message"]["lang"] == "en-US"
+    oauth = client.get("/oauth2/v2.0/token")
+    assert oauth.status_code == 405 and set(oauth.json()) == {"error", "error_description"}
+    page = client.get("/no/such/page")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
