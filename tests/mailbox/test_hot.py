@@ -1,4 +1,4 @@
-"""Image GETs answered from memory (mailbox.hot): as fresh and as guarded as the database path.
+"""Image GETs answered from memory (web.memory_first): as fresh and as guarded as the database path.
 
 A write through this process is served at once; one by another process within
 FRESHNESS_SECONDS; authorisation is checked on every request, from memory or not.
