@@ -6,8 +6,6 @@ decide what the principal may do (``Principal.may_read_photo_of`` / ``may_write_
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -15,6 +13,8 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from photosync.directory.cookies import sign_session_id as sign_session_id
+from photosync.directory.cookies import unsign_session_id
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.directory.tokens import DELEGATED_SCOPES, InvalidToken, TokenClaims
@@ -73,18 +73,6 @@ class Principal:
             return bool(self.scopes & WRITE_OWN)
         # Delegated users never get *.All write scopes from our token endpoint; apps may.
         return self.kind == "app" and bool(self.scopes & WRITE_ANY)
-
-
-def sign_session_id(key: str, session_id: str) -> str:
-    mac = hmac.new(key.encode(), f"session:{session_id}".encode(), hashlib.sha256).digest()
-    return f"{session_id}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
-
-
-def unsign_session_id(key: str, value: str) -> str | None:
-    session_id, _, _ = value.partition(".")
-    if session_id and hmac.compare_digest(sign_session_id(key, session_id), value):
-        return session_id
-    return None
 
 
 def directory_service(request: Request) -> DirectoryService:
