@@ -17,7 +17,7 @@ from photosync.portal.viewer import NeedsSignIn, optional_viewer, signin_url
 from photosync.web import GRAPH_PREFIX, SHAREPOINT_PREFIXES, ApiError, plain_error, render_error
 
 # Paths that programs call: they keep their own (JSON) error shapes.
-API_PREFIXES = (GRAPH_PREFIX, *SHAREPOINT_PREFIXES, "/oauth2", "/avatar", "/_docs", "/openapi")
+API_PREFIXES = (GRAPH_PREFIX, *SHAREPOINT_PREFIXES, "/oauth2", "/_docs", "/openapi")
 
 TITLES = {
     400: "Something in that request was wrong",
