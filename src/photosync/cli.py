@@ -1,14 +1,61 @@
-"""The ``photosync`` command: serve, db, users, apps, photo, sync."""
+"""The ``photosync`` command: serve, db, users, apps, photo, sync.
+
+The composition root on the command line: this module builds the services (on a command's first
+use) and hands them to the role commands through click's context object (see ``cli_support``).
+"""
 
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 
 import click
 
 from photosync import __version__
-from photosync.cli_support import Env, pass_env
+from photosync.cli_support import BadSettings, CommandEnv, pass_env
+from photosync.context import Context
+from photosync.directory.cli import Needs as DirectoryNeeds
+from photosync.directory.cli import apps, users
+from photosync.mailbox.cli import Needs as MailboxNeeds
+from photosync.mailbox.cli import photo
+from photosync.services import Services, build_services
+from photosync.settings import Settings, SettingsError, load_settings
+from photosync.sync.cli import Needs as SyncNeeds
+from photosync.sync.cli import sync
+
+
+class Env:
+    """Settings from the environment and --data, and every role's services, each made once."""
+
+    def __init__(self, data_dir: Path | None) -> None:
+        self.data_dir = data_dir
+
+    @cached_property
+    def settings(self) -> Settings:
+        try:
+            if self.data_dir is None:
+                return load_settings()
+            return load_settings(data_dir=self.data_dir)
+        except SettingsError as exc:
+            raise BadSettings(str(exc)) from None
+
+    @cached_property
+    def _services(self) -> Services:
+        ctx = Context.from_settings(self.settings)
+        ctx.db.upgrade()
+        return build_services(ctx)
+
+    def services(self) -> Services:
+        return self._services
+
+
+def _serves_every_role(
+    env: Env,
+) -> tuple[CommandEnv[DirectoryNeeds], CommandEnv[MailboxNeeds], CommandEnv[SyncNeeds]]:
+    # Never called: mypy checks here that the services built above are what each role's
+    # commands ask for (they say so in a Protocol, having no import of photosync.services).
+    return env, env, env
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,7 +85,7 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 @click.option(
     "--demo", is_flag=True, help="Create demo users with photos (once) and say how to sign in."
 )
-@pass_env
+@click.pass_obj
 def serve(env: Env, host: str, port: int, data_dir: Path | None, demo: bool) -> None:
     """Run the whole system (directory, mailbox, sites, portal) on one port."""
     import uvicorn
@@ -79,18 +126,7 @@ def db_upgrade(env: Env) -> None:
     click.echo(f"database is at the newest schema ({env.settings.sqlalchemy_url.split('@')[-1]})")
 
 
-def _register_groups() -> None:
-    from photosync.directory.cli import apps, users
-    from photosync.mailbox.cli import photo
-
-    main.add_command(users)
-    main.add_command(apps)
-    main.add_command(photo)
-    try:
-        from photosync.sync.cli import sync
-    except ImportError:  # sync's CLI arrives with the sync role
-        return
-    main.add_command(sync)
-
-
-_register_groups()
+main.add_command(users)
+main.add_command(apps)
+main.add_command(photo)
+main.add_command(sync)

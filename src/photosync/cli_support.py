@@ -1,42 +1,62 @@
-"""What CLI commands share: settings from the environment and --data, services built lazily."""
+"""What role commands share, importing no role: the command environment and one-line errors.
+
+The top-level CLI (``photosync.cli``) is the only command-line caller of the composition root:
+it puts an environment in click's context object that reads the settings and builds every role's
+services on first use. A role's commands take that environment through ``pass_env`` and name the
+services they use in a Protocol of their own, so no role imports ``photosync.services`` and no
+import cycle runs through the CLI.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
-from pathlib import Path
-from typing import Any, TypeVar
+from functools import update_wrapper
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import click
 
-from photosync.context import Context
-from photosync.services import Services, build_services
 from photosync.settings import Settings
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+S_co = TypeVar("S_co", covariant=True)
 
 
-class Env:
-    def __init__(self, data_dir: Path | None) -> None:
-        self.data_dir = data_dir
+class CommandEnv(Protocol[S_co]):
+    """What a command gets from the top-level CLI: the settings, and the services built lazily.
 
-    @cached_property
-    def settings(self) -> Settings:
-        if self.data_dir is None:
-            return Settings()
-        return Settings(data_dir=self.data_dir)
+    ``S_co`` is what the command uses of the services: a role says so with a small Protocol
+    (``CommandEnv[Needs]`` in ``mailbox/cli.py``), which the composition root's ``Services``
+    satisfies (``photosync.cli`` has mypy check that).
+    """
 
-    @cached_property
-    def _services(self) -> Services:
-        ctx = Context.from_settings(self.settings)
-        ctx.db.upgrade()
-        return build_services(ctx)
+    @property
+    def settings(self) -> Settings: ...
 
-    def services(self) -> Services:
-        return self._services
+    def services(self) -> S_co: ...
 
 
-pass_env = click.make_pass_decorator(Env)
+class BadSettings(click.ClickException):
+    """A PHOTOSYNC_* value that cannot be used: one line, no traceback, exit status 2."""
+
+    exit_code = 2
+
+
+def pass_env(command: Callable[Concatenate[Any, P], R]) -> Callable[P, R]:
+    """Call ``command`` with the CLI's environment as its first argument.
+
+    The settings are read before the command runs, so that a bad PHOTOSYNC_* value stops every
+    command the same way, before it does anything.
+    """
+
+    def with_env(*args: P.args, **kwargs: P.kwargs) -> R:
+        env = click.get_current_context().obj  # sub-commands inherit the group's
+        if env is None:  # a role command invoked on its own, not under photosync's main
+            raise RuntimeError(f"{command.__name__} runs only under the photosync command")
+        env.settings  # noqa: B018  (reading them is the check)
+        return command(env, *args, **kwargs)
+
+    return update_wrapper(with_env, command)
 
 
 def fail(message: str) -> click.ClickException:

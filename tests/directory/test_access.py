@@ -70,7 +70,7 @@ CASES: list[tuple[str, Rule, Principal, str, bool]] = [
         app("ProfilePhoto.ReadWrite.All"),
         OTHER,
         True,
-    ),  # noqa: E501
+    ),
     ("write, app User.ReadWrite.All", may_write_photo, app("User.ReadWrite.All"), OTHER, True),
     (
         "write, app ProfilePhoto.Read.All",
@@ -78,14 +78,14 @@ CASES: list[tuple[str, Rule, Principal, str, bool]] = [
         app("ProfilePhoto.Read.All"),
         OTHER,
         False,
-    ),  # noqa: E501
+    ),
     (
         "write, app Sites.FullControl.All",
         may_write_photo,
         app("Sites.FullControl.All"),
         OTHER,
         False,
-    ),  # noqa: E501
+    ),
     # Changing a sites profile.
     ("profile own, signed in", may_change_profile, SIGNED_IN, ME.id, True),
     ("profile own, User.Read only", may_change_profile, READ_ONLY, ME.id, False),
@@ -98,7 +98,7 @@ CASES: list[tuple[str, Rule, Principal, str, bool]] = [
         app("Sites.FullControl.All"),
         OTHER,
         True,
-    ),  # noqa: E501
+    ),
     ("profile, app User.ReadWrite.All", may_change_profile, app("User.ReadWrite.All"), OTHER, True),
     (
         "profile, app ProfilePhoto.ReadWrite.All",
@@ -106,7 +106,7 @@ CASES: list[tuple[str, Rule, Principal, str, bool]] = [
         app("ProfilePhoto.ReadWrite.All"),
         OTHER,
         False,
-    ),  # noqa: E501
+    ),
     ("profile, app Sites.Read.All", may_change_profile, app("Sites.Read.All"), OTHER, False),
 ]
 

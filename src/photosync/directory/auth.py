@@ -8,14 +8,14 @@ themselves through ``web.memory_first``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from photosync.directory.access import Principal
+from photosync.directory.cookies import sign_session_id as sign_session_id
+from photosync.directory.cookies import unsign_session_id
 from photosync.directory.services import DirectoryService
 from photosync.directory.tokens import DELEGATED_SCOPES, InvalidToken, TokenClaims
 from photosync.ttlcache import NotInMemory
@@ -26,18 +26,6 @@ CSRF_HEADER = "X-CSRF-Token"
 # SharePoint clients send the form digest in this header; we accept our CSRF token there too.
 DIGEST_HEADER = "X-RequestDigest"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def sign_session_id(key: str, session_id: str) -> str:
-    mac = hmac.new(key.encode(), f"session:{session_id}".encode(), hashlib.sha256).digest()
-    return f"{session_id}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
-
-
-def unsign_session_id(key: str, value: str) -> str | None:
-    session_id, _, _ = value.partition(".")
-    if session_id and hmac.compare_digest(sign_session_id(key, session_id), value):
-        return session_id
-    return None
 
 
 def _invalid(message: str) -> ApiError:

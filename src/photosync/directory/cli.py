@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Protocol, TypeAlias
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from photosync.cli_support import Env, fail, pass_env
-from photosync.directory.services import DirectoryError
+from photosync.cli_support import CommandEnv, fail, pass_env
+from photosync.directory.services import DirectoryError, DirectoryService
 from photosync.directory.tokens import APP_ROLES
+
+
+class Needs(Protocol):
+    """What ``photosync users`` and ``photosync apps`` use of the services the CLI built."""
+
+    @property
+    def directory(self) -> DirectoryService: ...
+
+
+Env: TypeAlias = CommandEnv[Needs]
 
 
 @click.group()

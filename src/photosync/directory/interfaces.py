@@ -1,9 +1,8 @@
-"""What other roles may know about a directory user, and how they ask for it."""
+"""What other roles may know about a directory user."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -14,9 +13,3 @@ class UserInfo:
     mail: str | None
     is_admin: bool
     has_mailbox: bool
-
-
-class UserLookup(Protocol):
-    def get_user(self, id_or_upn: str) -> UserInfo | None: ...
-
-    def list_users(self, search: str = "") -> list[UserInfo]: ...

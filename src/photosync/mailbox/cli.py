@@ -6,10 +6,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol, TypeAlias
 
 import click
 
-from photosync.cli_support import Env, fail, pass_env
+from photosync.cli_support import CommandEnv, fail, pass_env
 from photosync.imaging import GRAPH_SIZES, CropBox, ImageRejected
 from photosync.mailbox.errors import (
     MailboxNotEnabled,
@@ -18,8 +19,19 @@ from photosync.mailbox.errors import (
     UserNotFound,
 )
 from photosync.mailbox.interfaces import PhotoInfo
+from photosync.mailbox.services import MailboxService
 
 ACTOR = "cli"
+
+
+class Needs(Protocol):
+    """What ``photosync photo`` uses of the services the CLI built."""
+
+    @property
+    def mailbox(self) -> MailboxService: ...
+
+
+Env: TypeAlias = CommandEnv[Needs]
 
 
 @contextmanager

@@ -6,8 +6,6 @@ renders has no use for one, and accepting it would let a page skip the CSRF toke
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
@@ -16,15 +14,22 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from photosync.directory.auth import SESSION_COOKIE, sign_session_id, unsign_session_id
+from photosync.directory.auth import SESSION_COOKIE
+from photosync.directory.cookies import (
+    SIGNIN_FORM_MAX_AGE,
+    sign_session_id,
+    signin_form_token_for,
+    signin_form_token_ok,
+    unsign_session_id,
+)
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.web import ApiError, service
 
 # The sign-in form needs CSRF protection before any session exists (login CSRF would sign a
-# victim into the attacker's account): a random value in a cookie, and its HMAC in the form.
+# victim into the attacker's account): a random value in a cookie, and its signature in the form.
 SIGNIN_COOKIE = "photosync_signin"
-SIGNIN_COOKIE_MAX_AGE = 3600
+SIGNIN_COOKIE_MAX_AGE = SIGNIN_FORM_MAX_AGE
 CSRF_FIELD = "csrf_token"
 CSRF_MESSAGE = (
     "This form expired or was sent from another site, so nothing was changed. "
@@ -101,15 +106,11 @@ AdminViewer = Annotated[Viewer, Depends(admin_viewer)]
 
 def check_csrf(viewer: Viewer, sent: str | None) -> None:
     """Every state-changing form carries the session's token; a cross-site form cannot know it."""
-    if not sent or not hmac.compare_digest(sent.encode(), viewer.csrf_token.encode()):
+    if not sent or not secrets.compare_digest(sent.encode(), viewer.csrf_token.encode()):
         raise ApiError(403, "Forbidden", CSRF_MESSAGE)
 
 
 # --- sign-in form token (before a session exists) ------------------------------------------
-
-
-def _signin_mac(key: str, nonce: str) -> str:
-    return hmac.new(key.encode(), f"signin-form:{nonce}".encode(), hashlib.sha256).hexdigest()
 
 
 def signin_nonce(request: Request) -> str:
@@ -121,14 +122,14 @@ def signin_nonce(request: Request) -> str:
 
 
 def signin_form_token(request: Request, nonce: str) -> str:
-    return _signin_mac(signing_key(request), nonce)
+    return signin_form_token_for(signing_key(request), nonce)
 
 
 def signin_token_ok(request: Request, sent: str | None) -> bool:
     nonce = request.cookies.get(SIGNIN_COOKIE)
     if not nonce or not sent:
         return False
-    return hmac.compare_digest(sent.encode(), _signin_mac(signing_key(request), nonce).encode())
+    return signin_form_token_ok(signing_key(request), nonce, sent)
 
 
 # --- cookies ---------------------------------------------------------------------------------

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Protocol, TypeAlias
+
 import click
 
-from photosync.cli_support import Env, fail, pass_env
+from photosync.cli_support import CommandEnv, fail, pass_env
 from photosync.sync.records import CheckOutcome
-from photosync.sync.service import SyncStatus, UnknownUser
+from photosync.sync.service import NoSuchUser, SyncService, SyncStatus
 
 ACTOR = "cli"
+
+
+class Needs(Protocol):
+    """What ``photosync sync`` uses of the services the CLI built."""
+
+    @property
+    def sync(self) -> SyncService: ...
+
+
+Env: TypeAlias = CommandEnv[Needs]
 
 
 @click.group()
@@ -23,7 +35,7 @@ def sync_now(env: Env, upn: str) -> None:
     """Check UPN's mailbox photo now and update sites if it changed (ignores the policy)."""
     try:
         outcome = env.services().sync.check_now(upn, actor=ACTOR)
-    except UnknownUser as exc:
+    except NoSuchUser as exc:
         raise fail(f"no user {upn}") from exc
     click.echo(_outcome_line(outcome))
     if outcome.error:
@@ -38,7 +50,7 @@ def sync_status(env: Env, upn: str, checks: int) -> None:
     """What sites shows for UPN, what the last checks did, and when the next one would run."""
     try:
         status = env.services().sync.status(upn)
-    except UnknownUser as exc:
+    except NoSuchUser as exc:
         raise fail(f"no user {upn}") from exc
     for line in status_lines(status, checks):
         click.echo(line)

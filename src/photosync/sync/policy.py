@@ -28,7 +28,7 @@ from photosync.sync.interfaces import ERROR
 ON_USER_ACTION = "on-user-action"
 # Only admin-triggered checks ("photosync sync now"); own-Large requests never check.
 MANUAL = "manual"
-POLICIES = (ON_USER_ACTION, MANUAL)
+# The values the setting accepts are settings.SYNC_POLICIES.
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ USER_ACTION = "user-action"
 ADMIN = "admin"
 
 
-class UnknownUser(LookupError):
-    pass
+class NoSuchUser(LookupError):
+    """No directory user has this id or user principal name."""
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,8 @@ class SyncService:
     def _user(self, user: str) -> UserInfo:
         info = self.directory.get_user(user)
         if info is None:
-            raise UnknownUser(f"no user {user}")
+            raise NoSuchUser(f"no user {user}")
         return info
 
 
-__all__ = ["ADMIN", "USER_ACTION", "CheckOutcome", "SyncService", "SyncStatus", "UnknownUser"]
+__all__ = ["ADMIN", "USER_ACTION", "CheckOutcome", "NoSuchUser", "SyncService", "SyncStatus"]
