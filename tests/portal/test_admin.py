@@ -82,7 +82,7 @@ def test_an_admin_can_check_a_person_now(
 
     r = client.post("/admin/check", data={"user_id": bob.id, "q": "bob"})
     assert r.status_code == 403  # no token: refused, nothing checked
-    assert services.sites.profile_status(bob.id).last_check_at is None
+    assert services.sync.status(bob.id).history.last_check_at is None
 
     r = client.post(
         "/admin/check",
@@ -124,4 +124,4 @@ def test_admin_actions_are_for_admins_only(
     r = client.post("/admin/picture-editable", data={"csrf_token": token, "enabled": "0"})
     assert r.status_code == 403
     assert services.sites.picture_editable() is True
-    assert services.sites.profile_status(signed_in.id).last_check_at is None
+    assert services.sync.status(signed_in.id).history.last_check_at is None

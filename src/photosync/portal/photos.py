@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
 
 from fastapi import Request
 
+from photosync.directory.interfaces import UserInfo
 from photosync.mailbox.interfaces import MailboxReader, MailboxWriter, PhotoInfo
 from photosync.sites.interfaces import ProfileStatus
 
@@ -15,9 +17,14 @@ from photosync.sites.interfaces import ProfileStatus
 class PortalMailbox(MailboxReader, MailboxWriter, Protocol):
     """The portal reads the current photo and runs the preview / save / cancel / delete flow."""
 
+    def current_photos(self, user_ids: Sequence[str]) -> dict[str, PhotoInfo]:
+        """The current photos of many users in one read (the admin page's)."""
+
 
 class ProfileStatusSource(Protocol):
     def profile_status(self, user_id: str) -> ProfileStatus | None: ...
+
+    def profile_statuses(self, users: Sequence[UserInfo]) -> dict[str, ProfileStatus]: ...
 
 
 def mailbox_of(request: Request) -> PortalMailbox:
