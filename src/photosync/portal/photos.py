@@ -22,8 +22,6 @@ class PortalMailbox(MailboxReader, MailboxWriter, Protocol):
 
 
 class ProfileStatusSource(Protocol):
-    def profile_status(self, user_id: str) -> ProfileStatus | None: ...
-
     def profile_statuses(self, users: Sequence[UserInfo]) -> dict[str, ProfileStatus]: ...
 
 

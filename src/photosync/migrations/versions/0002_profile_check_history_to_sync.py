@@ -21,7 +21,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-# The dropped columns, in their old order (downgrade puts them back, empty).
+# The dropped columns, in their old order (downgrade puts them back, filled from sync_states).
 COLUMNS = (
     ("last_check_at", photosync.db.UTCDateTime(timezone=True)),
     ("last_success_at", photosync.db.UTCDateTime(timezone=True)),
@@ -42,3 +42,9 @@ def downgrade() -> None:
     with op.batch_alter_table("profiles", schema=None) as batch_op:
         for name, type_ in COLUMNS:
             batch_op.add_column(sa.Column(name, type_, nullable=True))
+    # The copy as it was: sync's state of each user's latest check (same values, same writes).
+    for name, _ in COLUMNS:
+        op.execute(
+            f"UPDATE profiles SET {name} = "
+            f"(SELECT s.{name} FROM sync_states s WHERE s.user_id = profiles.user_id)"
+        )
