@@ -16,6 +16,10 @@ from photosync.db import make_engine
 from photosync.migrations import HERE, alembic_config
 
 versions = HERE / "versions"
+later = sorted(p.name for p in versions.glob("*.py") if not p.name.startswith("0001_"))
+if later:
+    # They build on 0001 as it is: regenerating it from the models would apply them twice.
+    sys.exit(f"0001 can no longer be regenerated: {', '.join(later)} build on it")
 for old in versions.glob("0001_*.py"):
     old.unlink()
 with tempfile.TemporaryDirectory() as tmp:

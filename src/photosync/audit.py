@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import JSON, ForeignKey, String, insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, mapped_column
 
 from photosync.db import Base, UTCDateTime, new_id, utcnow
 
@@ -25,16 +26,32 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+# Built once: building a statement costs more than running it (it is on a sync's path).
+_INSERT = insert(AuditEvent)
+
+
 def record(
-    session: Session,
+    conn: Connection,
     *,
     actor: str,
     action: str,
     subject_user_id: str | None = None,
     **detail: Any,
-) -> AuditEvent:
-    event = AuditEvent(
-        actor=actor, action=action, subject_user_id=subject_user_id, detail=detail, at=utcnow()
+) -> None:
+    """Write one audit row in the transaction of ``conn``.
+
+    A plain statement on a connection, so that Core writers and ORM sessions (pass
+    ``session.connection()``) write the row one way. It runs at once, not at the session's
+    next flush: the subject must already be in the database (flush a new user first).
+    """
+    conn.execute(
+        _INSERT,
+        {
+            "id": new_id(),
+            "at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "subject_user_id": subject_user_id,
+            "detail": detail,
+        },
     )
-    session.add(event)
-    return event

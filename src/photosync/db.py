@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -66,7 +66,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take control so that
-        # "BEGIN IMMEDIATE" can be used where a writer must serialise (see write_session).
+        # "BEGIN IMMEDIATE" can be used where a writer must serialise (see write_connection).
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -106,20 +106,36 @@ class Database:
             yield session
 
     @contextmanager
-    def write_session(self) -> Iterator[Session]:
-        """Like session(), but takes SQLite's write lock at BEGIN.
+    def write_connection(self) -> Iterator[Connection]:
+        """A connection in a write transaction that commits on success, rolls back on error.
 
-        A deferred SQLite transaction that reads and then writes can fail with "database is
-        locked" when another writer got in between; taking the lock first serialises writers.
+        On SQLite it begins IMMEDIATE, taking the write lock first: a deferred transaction that
+        reads and then writes can fail with "database is locked" when another writer got in
+        between; taking the lock first serialises writers. (PostgreSQL needs no such thing:
+        writers there lock the rows they change.)
         """
-        if not self.is_sqlite:
-            with self.session() as session:
-                yield session
-            return
+        with self._writer() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """``write_connection`` as an ORM session, for writes that are easier with objects.
+
+        The session owns the transaction (it begins and commits it), so its ``after_commit``
+        hooks, which send events, run only once the commit has happened.
+        """
+        with (
+            self._writer() as conn,
+            Session(bind=conn, expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session
+
+    @contextmanager
+    def _writer(self) -> Iterator[Connection]:
+        """A connection whose transactions begin IMMEDIATE on SQLite (see ``_sqlite_begin``)."""
         with self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with Session(bind=conn, expire_on_commit=False) as session, session.begin():
-                yield session
+            yield conn.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else conn
 
     def upgrade(self) -> None:
         """Apply every Alembic migration (idempotent)."""

@@ -142,7 +142,7 @@ def test_cli_and_server_share_the_data_folder(live_server: LiveServer, tmp_path:
         r = live_server.cli("photo", "rm", "bob@example.org")
         assert r.returncode == 0, r.stderr
         # The server read this photo just before and may answer from memory: a change made by
-        # another process (here the CLI) is served within CURRENT_TTL_SECONDS (docs/api.md).
+        # another process (here the CLI) is served within FRESHNESS_SECONDS (docs/operations.md).
         assert _status_within(http, "/v1.0/me/photo/$value", bob, 404) == 404
         r = live_server.cli("photo", "rm", "bob@example.org")
         assert r.returncode == 1 and r.stderr.strip() == "Error: bob@example.org has no photo"

@@ -14,13 +14,14 @@ from photosync.sites import odata
 from photosync.sites.errors import UnknownUser
 from photosync.sites.interfaces import account_slug, size_code, thumbnail_path
 from photosync.sites.models import Profile
-from photosync.sites.profiles import next_timestamp
+from photosync.sites.people import next_timestamp
 
 
 def test_status_of_an_untouched_user_is_a_read(services: Services, bob: UserInfo) -> None:
     status = services.sites.profile_status(bob.id)
     assert not status.has_picture and status.picture_source is None
-    assert status.last_check_at is None and status.last_result is None
+    history = services.sync.status(bob.id).history
+    assert history.last_check_at is None and history.last_result is None
     assert status.exchange_sync_state == 1 and status.picture_editable
     with services.ctx.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Profile)) == 0

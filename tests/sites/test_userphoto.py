@@ -202,10 +202,10 @@ def test_a_picture_changed_by_another_process_is_served_within_the_cache_lifetim
 ) -> None:
     import time
 
-    from photosync.sites.library import CURRENT_TTL_SECONDS
+    from photosync.ttlcache import FRESHNESS_SECONDS
 
     auth, before, _ = _remembered_then_synced_elsewhere(client, services, alice, bob)
-    time.sleep(CURRENT_TTL_SECONDS + 0.2)
+    time.sleep(FRESHNESS_SECONDS + 0.2)
     after = userphoto(client, auth, alice.upn, "M")
     assert after.status_code == 200 and after.content != before
     assert not is_placeholder(after)

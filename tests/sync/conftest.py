@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -96,7 +95,6 @@ class DyingTarget:
         source_etag: str,
         actor: str,
         reason: str,
-        checked_at: datetime,
         also: InTransaction | None = None,
     ) -> str:
         if self.dying:
@@ -107,7 +105,6 @@ class DyingTarget:
             source_etag=source_etag,
             actor=actor,
             reason=reason,
-            checked_at=checked_at,
             also=also,
         )
 
@@ -117,21 +114,9 @@ class DyingTarget:
         *,
         actor: str,
         reason: str,
-        checked_at: datetime,
         also: InTransaction | None = None,
     ) -> None:
-        self.inner.clear(user, actor=actor, reason=reason, checked_at=checked_at, also=also)
-
-    def record_check(
-        self,
-        user: UserInfo,
-        *,
-        result: str,
-        error: str | None,
-        checked_at: datetime,
-        also: InTransaction | None = None,
-    ) -> None:
-        self.inner.record_check(user, result=result, error=error, checked_at=checked_at, also=also)
+        self.inner.clear(user, actor=actor, reason=reason, also=also)
 
 
 Rewire = Callable[..., SyncService]

@@ -4,7 +4,6 @@ half-written when a sync dies, nothing written when nothing changed."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 
 import httpx
 from fastapi.testclient import TestClient
@@ -123,7 +122,7 @@ def test_a_sync_killed_half_way_leaves_the_previous_picture(
     status = services.sites.profile_status(alice.id)
     assert status.picture_timestamp == status_before.picture_timestamp
     assert status.source_etag == status_before.source_etag
-    assert status.last_result == "error"
+    assert services.sync.status(alice.id).history.last_result == "error"
 
     # Once the target works again, an admin check takes the new picture.
     dying.dying = False
@@ -152,7 +151,8 @@ def test_unchanged_source_writes_nothing_but_records_the_check(
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == audits
     status = services.sites.profile_status(alice.id)
     assert status.picture_timestamp == timestamp
-    assert status.last_check_at == clock.now and status.last_result == "unchanged"
+    history = services.sync.status(alice.id).history
+    assert history.last_check_at == clock.now and history.last_result == "unchanged"
     assert [c.trigger for c in checks(services.ctx, alice)] == ["admin", "admin"]
 
 
@@ -214,7 +214,6 @@ def test_a_check_commits_once_with_its_record_and_a_failed_commit_records_only_t
             source_etag: str,
             actor: str,
             reason: str,
-            checked_at: datetime,
             also: InTransaction | None = None,
         ) -> str:
             def record_then_fail(conn: Connection) -> None:
@@ -228,7 +227,6 @@ def test_a_check_commits_once_with_its_record_and_a_failed_commit_records_only_t
                 source_etag=source_etag,
                 actor=actor,
                 reason=reason,
-                checked_at=checked_at,
                 also=record_then_fail,
             )
 
@@ -241,4 +239,4 @@ def test_a_check_commits_once_with_its_record_and_a_failed_commit_records_only_t
     status = services.sites.profile_status(alice.id)
     assert status.picture_timestamp == status_before.picture_timestamp
     assert status.source_etag == status_before.source_etag
-    assert status.last_result == "error"
+    assert services.sync.status(alice.id).history.last_result == "error"

@@ -106,8 +106,8 @@ def test_error_back_off_then_retry(
     assert r.status_code == 200 and is_placeholder(r)  # the check failed, the old picture stays
     [failed] = checks(services.ctx, alice)
     assert failed.result == "error" and "did not answer" in (failed.error or "")
-    status = services.sites.profile_status(alice.id)
-    assert status.last_result == "error" and "did not answer" in (status.last_error or "")
+    history = services.sync.status(alice.id).history
+    assert history.last_result == "error" and "did not answer" in (history.last_error or "")
 
     counting.failing = False
     clock.advance(minutes=30)
@@ -227,7 +227,7 @@ def test_picture_not_editable_means_no_sync_and_says_so(
     assert checks(services.ctx, alice)[-1].result == "not-editable"
     status = services.sites.profile_status(alice.id)
     assert not status.picture_editable and status.exchange_sync_state == 0
-    assert status.last_result == "not-editable"
+    assert services.sync.status(alice.id).history.last_result == "not-editable"
     body = client.get(f"{PEOPLE}/GetMyProperties", headers=auth).json()
     props = {p["Key"]: p["Value"] for p in body["UserProfileProperties"]}
     assert props["SPS-PictureExchangeSyncState"] == "0"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from photosync import audit
@@ -51,9 +52,24 @@ def _info(user: User) -> UserInfo:
 
 # The hottest read of the role (every request's token names a user): a statement built once
 # and run on a bare connection, without an ORM session, costs a fraction of a session query.
-_USER_INFO = select(
+_USER_COLUMNS = select(
     User.id, User.upn, User.display_name, User.mail, User.is_admin, User.has_mailbox
-).where(or_(User.id == bindparam("b_id"), User.upn_key == bindparam("b_key")))
+)
+_USER_INFO = _USER_COLUMNS.where(
+    or_(User.id == bindparam("b_id"), User.upn_key == bindparam("b_key"))
+)
+_BY_NAME = (func.lower(User.display_name), User.upn_key)
+_THUMBNAIL_LENGTHS = select(User.id, func.length(User.thumbnail_photo)).where(
+    User.id.in_(bindparam("b_user_ids", expanding=True)), User.thumbnail_photo.is_not(None)
+)
+
+
+def _matching(search: str) -> tuple[ColumnElement[bool], ...]:
+    """The WHERE criteria of users whose name or UPN contains ``search`` (any case)."""
+    if not search.strip():
+        return ()
+    like = f"%{search.strip().lower()}%"
+    return (or_(func.lower(User.display_name).like(like), User.upn_key.like(like)),)
 
 
 def _find(session: Session, id_or_upn: str) -> User | None:
@@ -114,7 +130,9 @@ class DirectoryService:
             )
             session.add(user)
             session.flush()
-            audit.record(session, actor=actor, action="user.added", subject_user_id=user.id)
+            audit.record(
+                session.connection(), actor=actor, action="user.added", subject_user_id=user.id
+            )
             info = _info(user)
             self.ctx.events.publish_on_commit(session, USER_CHANGED, user_id=user.id)
         return info
@@ -144,13 +162,29 @@ class DirectoryService:
 
     def list_users(self, search: str = "") -> list[UserInfo]:
         with self.ctx.db.session() as session:
-            query = select(User).order_by(func.lower(User.display_name), User.upn_key)
-            if search.strip():
-                like = f"%{search.strip().lower()}%"
-                query = query.where(
-                    or_(func.lower(User.display_name).like(like), User.upn_key.like(like))
-                )
+            query = select(User).where(*_matching(search)).order_by(*_BY_NAME)
             return [_info(u) for u in session.scalars(query)]
+
+    def users_page(
+        self, search: str = "", *, offset: int = 0, limit: int = 50
+    ) -> tuple[list[UserInfo], int]:
+        """One page of ``list_users(search)``, and how many users match in all: two queries,
+        however many users there are (the admin page's)."""
+        matching = _matching(search)
+        with self.ctx.db.engine.connect() as conn:
+            rows = conn.execute(
+                _USER_COLUMNS.where(*matching).order_by(*_BY_NAME).offset(offset).limit(limit)
+            )
+            users = [UserInfo(*row) for row in rows]
+            total = conn.scalar(select(func.count()).select_from(User).where(*matching))
+        return users, int(total or 0)
+
+    def thumbnail_lengths(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """The size in bytes of each user's thumbnailPhoto, without reading the bytes (one
+        query); users without one are left out."""
+        with self.ctx.db.engine.connect() as conn:
+            rows = conn.execute(_THUMBNAIL_LENGTHS, {"b_user_ids": list(user_ids)})
+            return {user_id: int(length) for user_id, length in rows}
 
     def set_password(self, id_or_upn: str, password: str) -> None:
         with self.ctx.db.write_session() as session:
@@ -182,7 +216,10 @@ class DirectoryService:
                 if over >= 0:
                     user.locked_until = now + min(FIRST_LOCK * (2**over), MAX_LOCK)
                 audit.record(
-                    session, actor=user.upn, action="signin.failed", subject_user_id=user.id
+                    session.connection(),
+                    actor=user.upn,
+                    action="signin.failed",
+                    subject_user_id=user.id,
                 )
             info = _info(user)
         if not ok:
@@ -201,7 +238,12 @@ class DirectoryService:
                 expires_at=now + timedelta(seconds=self.ctx.settings.session_lifetime_seconds),
             )
             session.add(row)
-            audit.record(session, actor=user_id, action=f"signin.{kind}", subject_user_id=user_id)
+            audit.record(
+                session.connection(),
+                actor=user_id,
+                action=f"signin.{kind}",
+                subject_user_id=user_id,
+            )
             return row
 
     def get_session(self, session_id: str) -> SignInSession | None:
@@ -240,7 +282,9 @@ class DirectoryService:
             app = App(name=name, secret_hash=hash_password(secret), roles=sorted(set(roles)))
             session.add(app)
             session.flush()
-            audit.record(session, actor=actor, action="app.added", name=name, roles=app.roles)
+            audit.record(
+                session.connection(), actor=actor, action="app.added", name=name, roles=app.roles
+            )
             return app.client_id, secret
 
     def app_token(self, client_id: str, client_secret: str) -> str | None:
@@ -285,7 +329,7 @@ class DirectoryService:
             user = self._require(session, id_or_upn)
             user.thumbnail_photo = jpeg
             audit.record(
-                session,
+                session.connection(),
                 actor=actor,
                 action="directory.thumbnail." + ("set" if jpeg else "cleared"),
                 subject_user_id=user.id,

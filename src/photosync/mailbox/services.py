@@ -10,7 +10,7 @@ nothing; readers see one whole version or another, never a mix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +35,7 @@ from photosync.mailbox.interfaces import MailboxReader, MailboxWriter, PhotoInfo
 from photosync.mailbox.models import MailboxPhoto, PhotoRendition, PhotoVersion
 from photosync.mailbox.store import (
     StoredPhoto,
+    load_current_infos,
     load_version,
     lock_pointer,
     new_etag,
@@ -123,6 +124,12 @@ class MailboxService:
     def current_photo(self, user_id: str) -> PhotoInfo | None:
         stored = self._stored_or_none(user_id, preview=False)
         return stored.info if stored else None
+
+    def current_photos(self, user_ids: Sequence[str]) -> dict[str, PhotoInfo]:
+        """The current photo of many users already resolved, in one query (pages that list
+        people); users without one are left out."""
+        with self.ctx.db.engine.connect() as conn:
+            return load_current_infos(conn, user_ids)
 
     def photo_bytes(self, user_id: str, size: int | None = None) -> tuple[PhotoInfo, bytes]:
         return self._bytes(self.mailbox_user(user_id).id, size, preview=False)
@@ -250,7 +257,7 @@ class MailboxService:
             pointer.updated_at = now
             info = version_info(version, tuple(sorted(keys)))
             audit.record(
-                session,
+                session.connection(),
                 actor=actor,
                 action="mailbox.photo.preview" if preview else "mailbox.photo.set",
                 subject_user_id=user.id,
@@ -283,7 +290,7 @@ class MailboxService:
             stored = load_version(session, user.id, preview=False)
             assert stored is not None
             audit.record(
-                session,
+                session.connection(),
                 actor=actor,
                 action="mailbox.photo.saved",
                 subject_user_id=user.id,
@@ -309,7 +316,7 @@ class MailboxService:
             pointer.preview_version_id = None
             pointer.updated_at = self.ctx.clock()
             audit.record(
-                session,
+                session.connection(),
                 actor=actor,
                 action="mailbox.photo.preview_cancelled",
                 subject_user_id=user.id,
@@ -330,7 +337,7 @@ class MailboxService:
             pointer.current_version_id = None
             pointer.updated_at = self.ctx.clock()
             audit.record(
-                session,
+                session.connection(),
                 actor=actor,
                 action="mailbox.photo.deleted",
                 subject_user_id=user.id,

@@ -7,9 +7,10 @@ helpers can be read, and tuned, on their own.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 
 from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -73,6 +74,41 @@ def load_version(conn: Connection | Session, user_id: str, *, preview: bool) -> 
         created_by=first.created_by,
     )
     return StoredPhoto(info, {row.size: row.sha256 for row in rows})
+
+
+# The current versions of many users, for pages that list people (one query, not one each).
+_CURRENT_OF_MANY = (
+    select(
+        MailboxPhoto.user_id,
+        PhotoVersion.id,
+        PhotoVersion.etag,
+        PhotoVersion.created_at,
+        PhotoVersion.created_by,
+        PhotoRendition.size,
+    )
+    .join(PhotoVersion, MailboxPhoto.current_version_id == PhotoVersion.id)
+    .join(PhotoRendition, PhotoRendition.version_id == PhotoVersion.id)
+    .where(MailboxPhoto.user_id.in_(bindparam("user_ids", expanding=True)))
+    .order_by(MailboxPhoto.user_id, PhotoRendition.size)
+)
+
+
+def load_current_infos(conn: Connection, user_ids: Sequence[str]) -> dict[str, PhotoInfo]:
+    """The current version of each user who has one, by user id."""
+    rows = conn.execute(_CURRENT_OF_MANY, {"user_ids": list(user_ids)}).all()
+    infos: dict[str, PhotoInfo] = {}
+    for user_id, group in groupby(rows, key=lambda row: row.user_id):
+        versions = list(group)
+        first = versions[0]
+        infos[user_id] = PhotoInfo(
+            user_id=user_id,
+            version_id=first.id,
+            etag=first.etag,
+            sizes=tuple(row.size for row in versions),
+            created_at=first.created_at,
+            created_by=first.created_by,
+        )
+    return infos
 
 
 def lock_pointer(session: Session, user_id: str) -> MailboxPhoto:

@@ -1,29 +1,36 @@
 """The admin page: for each user, where their photo is and what sites shows, so an admin can
-see at a glance why a picture does not show (the original's most asked-for diagnostic)."""
+see at a glance why a picture does not show (the original's most asked-for diagnostic).
+
+One page of people at a time, each role asked once per page for all of them (a batch read), so
+a page costs the same few queries with ten users or a hundred thousand."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from photosync.directory.interfaces import UserInfo
-from photosync.mailbox.interfaces import PhotoInfo, PhotoNotFound
+from photosync.directory.services import DirectoryService
+from photosync.mailbox.interfaces import PhotoInfo
+from photosync.mailbox.services import MailboxService
 from photosync.portal.pages import page
-from photosync.portal.photos import Avatar, avatar, mailbox_of, sites_of, sites_photo_url
-from photosync.portal.viewer import CSRF_FIELD, AdminViewer, check_csrf, directory_of
+from photosync.portal.photos import Avatar, avatar, sites_photo_url
+from photosync.portal.viewer import CSRF_FIELD, AdminViewer, Viewer, check_csrf
 from photosync.sites.interfaces import ProfileStatus
+from photosync.sites.services import SitesService
+from photosync.sync.policy import History
 from photosync.sync.service import SyncService
 from photosync.web import ApiError, service
 
 router = APIRouter(include_in_schema=False)
 
-# One page of results; a search narrows a large directory down.
-ROWS_SHOWN = 100
+PAGE_SIZE = 50
 RESULT_LABELS = {
     "updated": "Copied a new photo",
     "unchanged": "Up to date",
@@ -35,20 +42,6 @@ RESULT_LABELS = {
 }
 
 
-class AdminSync(Protocol):
-    """What the admin page asks of sync: a check now, and the tenant's picture setting."""
-
-    def check_now(self, user: str, *, actor: str) -> object: ...
-
-    def picture_editable(self) -> bool: ...
-
-    def set_picture_editable(self, enabled: bool, *, actor: str) -> None: ...
-
-
-def sync_of(request: Request) -> AdminSync:
-    return service(request, SyncService)
-
-
 @dataclass(frozen=True)
 class AdminRow:
     user: UserInfo
@@ -57,6 +50,7 @@ class AdminRow:
     sites: ProfileStatus | None
     sites_src: str
     thumbnail_bytes: int | None
+    history: History | None  # sync's record of the latest check; None: never checked
 
     @property
     def sites_state(self) -> str:
@@ -71,66 +65,122 @@ class AdminRow:
 
     @property
     def last_check(self) -> str:
-        return when(self.sites.last_check_at if self.sites else None)
+        return when(self.history.last_check_at if self.history else None)
 
     @property
     def last_result(self) -> str:
-        result = self.sites.last_result if self.sites else None
+        result = self.history.last_result if self.history else None
         if result is None:
             return "Never checked"
         return RESULT_LABELS.get(result, result)
+
+    @property
+    def last_error(self) -> str | None:
+        return self.history.last_error if self.history else None
 
 
 def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else "—"
 
 
-def _row(request: Request, user: UserInfo) -> AdminRow:
-    info: PhotoInfo | None = None
-    if user.has_mailbox:
-        try:
-            info = mailbox_of(request).current_photo(user.id)
-        except PhotoNotFound:
-            info = None
-    thumbnail = directory_of(request).get_thumbnail(user.id)
-    return AdminRow(
-        user=user,
-        mailbox=avatar(user.id, user.display_name, info, 40, f"users/{user.id}") if info else None,
-        mailbox_etag=info.etag if info else None,
-        sites=sites_of(request).profile_status(user.id),
-        sites_src=sites_photo_url(user.upn, "S"),
-        thumbnail_bytes=len(thumbnail) if thumbnail else None,
-    )
+@dataclass(frozen=True)
+class AdminPage:
+    """The rows of one page, and the viewer's own photo (read in the same batch)."""
+
+    rows: list[AdminRow]
+    viewer_photo: PhotoInfo | None
+
+
+def _rows(request: Request, viewer: Viewer, users: Sequence[UserInfo]) -> AdminPage:
+    """Every row of a page from one batch read per role (no query per user)."""
+    ids = [user.id for user in users]
+    with_mailbox = [user.id for user in users if user.has_mailbox]
+    if viewer.user.has_mailbox:
+        with_mailbox.append(viewer.user.id)  # for the page header: no query of its own
+    photos = service(request, MailboxService).current_photos(with_mailbox) if with_mailbox else {}
+    if not users:
+        return AdminPage([], photos.get(viewer.user.id))
+    thumbnails = service(request, DirectoryService).thumbnail_lengths(ids)
+    statuses = service(request, SitesService).profile_statuses(users)
+    histories = service(request, SyncService).histories(ids)
+    rows = []
+    for user in users:
+        info = photos.get(user.id) if user.has_mailbox else None
+        rows.append(
+            AdminRow(
+                user=user,
+                mailbox=avatar(user.id, user.display_name, info, 40, f"users/{user.id}")
+                if info
+                else None,
+                mailbox_etag=info.etag if info else None,
+                sites=statuses.get(user.id),
+                sites_src=sites_photo_url(user.upn, "S"),
+                thumbnail_bytes=thumbnails.get(user.id),
+                history=histories.get(user.id),
+            )
+        )
+    return AdminPage(rows, photos.get(viewer.user.id))
+
+
+def _page_number(value: str) -> int:
+    return max(1, int(value)) if value.isdigit() else 1
+
+
+def _admin_url(search: str, number: int, **extra: str) -> str:
+    """``/admin`` with the search, the page (when not the first) and ``extra``, if set."""
+    params = {"q": search.strip()[:100], "page": str(number) if number > 1 else "", **extra}
+    query = urlencode({k: v for k, v in params.items() if v})
+    return "/admin" + (f"?{query}" if query else "")
 
 
 @router.get("/admin")
-def admin_page(request: Request, viewer: AdminViewer, q: str = "", checked: str = "") -> Response:
+def admin_page(
+    request: Request,
+    viewer: AdminViewer,
+    q: str = "",
+    checked: str = "",
+    page_arg: Annotated[str, Query(alias="page")] = "1",
+) -> Response:
     search = q.strip()[:100]
-    users = directory_of(request).list_users(search)
-    rows = [_row(request, u) for u in users[:ROWS_SHOWN]]
+    directory = service(request, DirectoryService)
+    number = _page_number(page_arg)
+    users, total = directory.users_page(search, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    if number > pages:  # past the end (people were removed, or a hand-made URL): the last page
+        number = pages
+        users, total = directory.users_page(
+            search, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
+    batch = _rows(request, viewer, users)
     notice = None
     if checked:
-        row = next((r for r in rows if r.user.id == checked), None)
+        row = next((r for r in batch.rows if r.user.id == checked), None)
         if row is not None:
             notice = f"Checked {row.user.display_name}: {row.last_result.lower()}."
+    first = (number - 1) * PAGE_SIZE + 1
     return page(
         request,
         viewer,
         "admin.html",
         title="Admin: profile photos",
         active="admin",
+        photo=batch.viewer_photo,
         search=search,
-        rows=rows,
-        total=len(users),
-        shown=len(rows),
+        rows=batch.rows,
+        total=total,
+        first=first,
+        last=first + len(batch.rows) - 1,
+        page_number=number,
+        pages=pages,
+        previous_url=_admin_url(search, number - 1) if number > 1 else None,
+        next_url=_admin_url(search, number + 1) if number < pages else None,
         notice=notice,
-        picture_editable=sync_of(request).picture_editable(),
+        picture_editable=service(request, SyncService).picture_editable(),
     )
 
 
-def _back(search: str, **extra: str) -> RedirectResponse:
-    query = urlencode({k: v for k, v in {"q": search.strip()[:100], **extra}.items() if v})
-    return RedirectResponse("/admin" + (f"?{query}" if query else ""), status_code=303)
+def _back(search: str, page_arg: str, **extra: str) -> RedirectResponse:
+    return RedirectResponse(_admin_url(search, _page_number(page_arg), **extra), status_code=303)
 
 
 CsrfField = Annotated[str, Form(alias=CSRF_FIELD)]
@@ -143,14 +193,15 @@ def check_now(
     csrf_token: CsrfField = "",
     user_id: Annotated[str, Form()] = "",
     q: Annotated[str, Form()] = "",
+    page_arg: Annotated[str, Form(alias="page")] = "1",
 ) -> Response:
     """Copy one person's mailbox photo to sites now, whatever the policy would wait for."""
     check_csrf(viewer, csrf_token)
-    user = directory_of(request).get_user(user_id) if user_id else None
+    user = service(request, DirectoryService).get_user(user_id) if user_id else None
     if user is None:
         raise ApiError(404, "NotFound", "There is no such person.")
-    sync_of(request).check_now(user.id, actor=viewer.user.upn)
-    return _back(q, checked=user.id)
+    service(request, SyncService).check_now(user.id, actor=viewer.user.upn)
+    return _back(q, page_arg, checked=user.id)
 
 
 @router.post("/admin/picture-editable")
@@ -160,16 +211,17 @@ def set_picture_editable(
     csrf_token: CsrfField = "",
     enabled: Annotated[str, Form()] = "",
     q: Annotated[str, Form()] = "",
+    page_arg: Annotated[str, Form(alias="page")] = "1",
 ) -> Response:
     check_csrf(viewer, csrf_token)
-    sync_of(request).set_picture_editable(enabled == "1", actor=viewer.user.upn)
-    return _back(q)
+    service(request, SyncService).set_picture_editable(enabled == "1", actor=viewer.user.upn)
+    return _back(q, page_arg)
 
 
 @router.get("/admin/users/{user_id}/thumbnail")
 def directory_thumbnail(request: Request, viewer: AdminViewer, user_id: str) -> Response:
     """The directory's thumbnailPhoto, shown so an admin can see a photo that sites never reads."""
-    directory = directory_of(request)
+    directory = service(request, DirectoryService)
     user = directory.get_user(user_id)
     data = directory.get_thumbnail(user.id) if user else None
     if not data:

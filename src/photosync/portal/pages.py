@@ -11,10 +11,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from photosync.directory.services import DirectoryService
 from photosync.mailbox.interfaces import PhotoInfo, PhotoNotFound
-from photosync.portal.photos import Avatar, avatar, mailbox_of, sites_photo_url
+from photosync.mailbox.services import MailboxService
+from photosync.portal.photos import Avatar, avatar, sites_photo_url
 from photosync.portal.rendering import render
-from photosync.portal.viewer import RequiredViewer, Viewer, directory_of
+from photosync.portal.viewer import RequiredViewer, Viewer
+from photosync.web import service
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,7 +29,7 @@ def current_photo(request: Request, viewer: Viewer) -> PhotoInfo | None:
     if not viewer.user.has_mailbox:
         return None
     try:
-        return mailbox_of(request).current_photo(viewer.user.id)
+        return service(request, MailboxService).current_photo(viewer.user.id)
     except PhotoNotFound:
         return None
 
@@ -94,7 +97,7 @@ def onedrive(request: Request, viewer: RequiredViewer) -> Response:
 def sharepoint(request: Request, viewer: RequiredViewer) -> Response:
     colleagues = [
         {"name": u.display_name, "upn": u.upn, "src": sites_photo_url(u.upn, "M")}
-        for u in directory_of(request).list_users()
+        for u in service(request, DirectoryService).list_users()
         if u.id != viewer.user.id
     ][:PEOPLE_SHOWN]
     return page(

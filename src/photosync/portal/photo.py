@@ -17,8 +17,9 @@ from starlette.datastructures import UploadFile
 
 from photosync.imaging import CropBox, ImageRejected
 from photosync.mailbox.interfaces import PhotoInfo, PhotoNotFound
+from photosync.mailbox.services import MailboxService
 from photosync.portal.pages import current_photo, page
-from photosync.portal.photos import avatar, best_size, mailbox_of
+from photosync.portal.photos import avatar, best_size
 from photosync.portal.viewer import CSRF_FIELD, RequiredViewer, Viewer, check_csrf
 from photosync.settings import Settings
 from photosync.web import ApiError, service
@@ -44,7 +45,7 @@ CsrfField = Annotated[str, Form(alias=CSRF_FIELD)]
 
 def _preview(request: Request, viewer: Viewer) -> PhotoInfo | None:
     try:
-        return mailbox_of(request).preview_photo(viewer.user.id)
+        return service(request, MailboxService).preview_photo(viewer.user.id)
     except PhotoNotFound:
         return None
 
@@ -140,7 +141,7 @@ def _store_preview(
     if not viewer.user.has_mailbox:
         return _photo_page(request, viewer, error=NO_MAILBOX, status=409)
     try:
-        mailbox_of(request).set_photo(
+        service(request, MailboxService).set_photo(
             viewer.user.id, data, actor=viewer.user.upn, preview=True, crop=_crop(left, top, side)
         )
     except ImageRejected as exc:
@@ -150,7 +151,7 @@ def _store_preview(
 
 @router.get("/photo/preview/{size}")
 def preview_image(request: Request, viewer: RequiredViewer, size: int) -> Response:
-    mailbox = mailbox_of(request)
+    mailbox = service(request, MailboxService)
     try:
         preview = mailbox.preview_photo(viewer.user.id)
         if preview is None:
@@ -166,7 +167,7 @@ def preview_image(request: Request, viewer: RequiredViewer, size: int) -> Respon
 def save_preview(request: Request, viewer: RequiredViewer, csrf_token: CsrfField = "") -> Response:
     check_csrf(viewer, csrf_token)
     try:
-        mailbox_of(request).save_preview(viewer.user.id, actor=viewer.user.upn)
+        service(request, MailboxService).save_preview(viewer.user.id, actor=viewer.user.upn)
     except PhotoNotFound:
         return _photo_page(
             request, viewer, error="There is no preview to save. Upload a photo first.", status=409
@@ -180,7 +181,7 @@ def cancel_preview(
 ) -> Response:
     check_csrf(viewer, csrf_token)
     with contextlib.suppress(PhotoNotFound):  # no mailbox: there is no preview to drop either
-        mailbox_of(request).cancel_preview(viewer.user.id, actor=viewer.user.upn)
+        service(request, MailboxService).cancel_preview(viewer.user.id, actor=viewer.user.upn)
     return RedirectResponse("/photo?done=cancelled", status_code=303)
 
 
@@ -189,5 +190,5 @@ def remove_photo(request: Request, viewer: RequiredViewer, csrf_token: CsrfField
     check_csrf(viewer, csrf_token)
     # Already gone is fine: the page says the same either way.
     with contextlib.suppress(PhotoNotFound):
-        mailbox_of(request).delete_photo(viewer.user.id, actor=viewer.user.upn)
+        service(request, MailboxService).delete_photo(viewer.user.id, actor=viewer.user.upn)
     return RedirectResponse("/photo?done=removed", status_code=303)

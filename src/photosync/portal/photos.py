@@ -3,32 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import quote
 
-from fastapi import Request
-
-from photosync.mailbox.interfaces import MailboxReader, MailboxWriter, PhotoInfo
-from photosync.mailbox.services import MailboxService
-from photosync.sites.interfaces import ProfileStatus
-from photosync.sites.services import SitesService
-from photosync.web import service
-
-
-class PortalMailbox(MailboxReader, MailboxWriter, Protocol):
-    """The portal reads the current photo and runs the preview / save / cancel / delete flow."""
-
-
-class ProfileStatusSource(Protocol):
-    def profile_status(self, user_id: str) -> ProfileStatus | None: ...
-
-
-def mailbox_of(request: Request) -> PortalMailbox:
-    return service(request, MailboxService)
-
-
-def sites_of(request: Request) -> ProfileStatusSource:
-    return service(request, SitesService)
+from photosync.mailbox.interfaces import PhotoInfo
 
 
 def best_size(info: PhotoInfo, want: int) -> int:

@@ -7,14 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from photosync.directory.services import SignInFailed
+from photosync.directory.services import DirectoryService, SignInFailed
 from photosync.portal.rendering import render
 from photosync.portal.viewer import (
     CSRF_FIELD,
     OptionalViewer,
     check_csrf,
     clear_session_cookie,
-    directory_of,
     safe_next,
     session_id_from,
     set_session_cookie,
@@ -23,6 +22,7 @@ from photosync.portal.viewer import (
     signin_nonce,
     signin_token_ok,
 )
+from photosync.web import service
 
 router = APIRouter(include_in_schema=False)
 
@@ -81,7 +81,7 @@ def signin_submit(
         )
     if not username or not password:
         return _signin_page(request, next_path=target, username=username, error=MISSING, status=400)
-    directory = directory_of(request)
+    directory = service(request, DirectoryService)
     try:
         # The service counts failures and locks the account; every refusal reads the same,
         # so the page never tells which accounts exist or are locked.
@@ -107,7 +107,7 @@ def signout(
 ) -> Response:
     if viewer is not None:
         check_csrf(viewer, csrf_token)
-        directory_of(request).end_session(viewer.session_id)
+        service(request, DirectoryService).end_session(viewer.session_id)
     response = RedirectResponse("/signin?signedout=1", status_code=303)
     clear_session_cookie(request, response)
     return response

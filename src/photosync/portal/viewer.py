@@ -52,12 +52,8 @@ class NeedsSignIn(Exception):
         self.next_path = next_path
 
 
-def directory_of(request: Request) -> DirectoryService:
-    return service(request, DirectoryService)
-
-
 def signing_key(request: Request) -> str:
-    return directory_of(request).ctx.settings.signing_key
+    return service(request, DirectoryService).ctx.settings.signing_key
 
 
 def session_id_from(request: Request) -> str | None:
@@ -70,7 +66,7 @@ def optional_viewer(request: Request) -> Viewer | None:
     session_id = session_id_from(request)
     if session_id is None:
         return None
-    directory = directory_of(request)
+    directory = service(request, DirectoryService)
     session = directory.get_session(session_id)
     if session is None:
         return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 from sqlalchemy.engine import Connection
@@ -36,7 +35,8 @@ def upn_from_account_name(account_name: str) -> str:
 
 @dataclass(frozen=True)
 class ProfileStatus:
-    """What sites shows for a user, and what the last sync check did (admin page, diagnostic)."""
+    """What sites shows for a user (admin page, diagnostic). What the last sync check did is
+    kept by sync, not here (``SyncService.status``)."""
 
     user_id: str
     has_picture: bool  # False: the placeholder is shown
@@ -44,10 +44,6 @@ class ProfileStatus:
     picture_timestamp: str | None
     source_etag: str | None
     exchange_sync_state: int
-    last_check_at: datetime | None
-    # "updated" | "unchanged" | "placeholder" | "no-photo" | "no-mailbox" | "error" | "not-editable"
-    last_result: str | None
-    last_error: str | None
     # Whether users may edit the Picture property (tenant setting); off means no mailbox sync.
     picture_editable: bool = True
 

@@ -6,7 +6,8 @@ two pictures, and leaves nothing behind to collect. (The mailbox keeps its photo
 store; these thumbnails are small enough to sit in the database, which saves a sync the fsync
 of three blob files before its commit.)
 Reads take the thumbnail row and the picture timestamp in one query, so a reader sees one whole
-picture or the next one.
+picture or the next one. The statements live in ``sites.store`` with the role's others; this
+module is what sits in front of them: staging, and the memory of current pictures and bytes.
 """
 
 from __future__ import annotations
@@ -16,16 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 from photosync import imaging
 from photosync.blobs import BlobLRU, sha256_hex
 from photosync.directory.interfaces import UserInfo
+from photosync.sites import store
 from photosync.sites.interfaces import SIZE_CODES, SizeCode, thumbnail_path
-from photosync.sites.models import LibraryFile, Profile
-from photosync.ttlcache import TTLCache
+from photosync.ttlcache import FRESHNESS_SECONDS, TTLCache
 
 
 @dataclass(frozen=True)
@@ -60,49 +59,6 @@ def _etag(sha256: str) -> str:
     return f'"{sha256[:20]}"'
 
 
-# How long this process trusts what it read about a user's current thumbnail. Writes made here
-# (``Library.forget`` after every commit) are seen at once; a picture changed by another process
-# (a worker, a second server) is seen within this many seconds.
-CURRENT_TTL_SECONDS = 1.5
-
-
-# The statements of the hot paths, built once (building one costs more than running it).
-# One read whether or not there is a file: the profile's timestamp, and the file's sha256 if
-# the library has one at this size (the placeholder otherwise).
-_READ = (
-    select(Profile.picture_timestamp, LibraryFile.sha256)
-    .select_from(Profile)
-    .outerjoin(
-        LibraryFile,
-        (LibraryFile.user_id == Profile.user_id) & (LibraryFile.size_code == bindparam("b_code")),
-    )
-    .where(Profile.user_id == bindparam("b_user_id"))
-)
-# The same read with the file's bytes, for when they are not in memory: one statement again, so
-# bytes, sha256 and timestamp belong to one picture even if another one is being committed.
-_READ_WITH_DATA = (
-    select(Profile.picture_timestamp, LibraryFile.sha256, LibraryFile.data)
-    .select_from(Profile)
-    .outerjoin(
-        LibraryFile,
-        (LibraryFile.user_id == Profile.user_id) & (LibraryFile.size_code == bindparam("b_code")),
-    )
-    .where(Profile.user_id == bindparam("b_user_id"))
-)
-_READ_PATH = (
-    select(LibraryFile.user_id, LibraryFile.sha256, Profile.picture_timestamp)
-    .join(Profile, Profile.user_id == LibraryFile.user_id)
-    .where(LibraryFile.path == bindparam("b_path"))
-)
-_READ_PATH_WITH_DATA = (
-    select(LibraryFile.user_id, LibraryFile.sha256, Profile.picture_timestamp, LibraryFile.data)
-    .join(Profile, Profile.user_id == LibraryFile.user_id)
-    .where(LibraryFile.path == bindparam("b_path"))
-)
-_DELETE_FILES = delete(LibraryFile).where(LibraryFile.user_id == bindparam("b_user_id"))
-_INSERT_FILE = insert(LibraryFile)
-
-
 class _NotCached(Exception):
     """Raised by the loader of a memory-only BlobLRU lookup: the bytes are not in memory."""
 
@@ -119,7 +75,7 @@ class Library:
         # (user id, size) -> (sha256 or None for the placeholder, picture timestamp): the
         # pointer, which unlike the bytes can move, hence the short TTL and ``forget``.
         self._current: TTLCache[tuple[str, SizeCode], tuple[str | None, str | None]] = TTLCache(
-            CURRENT_TTL_SECONDS
+            FRESHNESS_SECONDS
         )
 
     # --- reading ---------------------------------------------------------------------------
@@ -138,17 +94,16 @@ class Library:
             return None
         return Picture(data, _etag(sha), False, timestamp)
 
-    def read(self, session: Connection | Session, user_id: str, code: SizeCode) -> Picture:
+    def read(self, conn: Connection, user_id: str, code: SizeCode) -> Picture:
         """The user's thumbnail at ``code``, or the placeholder when they have none."""
         generation = self._current.generation
-        params = {"b_user_id": user_id, "b_code": code}
-        row = session.execute(_READ, params).first()
+        row = store.thumbnail(conn, user_id, code)
         timestamp, sha = row if row is not None else (None, None)
         data = None if sha is None else self.cache.peek(sha)
         if sha is not None and data is None:
             # Read again with the bytes (rather than by sha256 alone): the picture may have
             # changed since the first read, and bytes of one must not go out with another's ETag.
-            full = session.execute(_READ_WITH_DATA, params).first()
+            full = store.thumbnail_with_data(conn, user_id, code)
             timestamp, sha, data = full if full is not None else (None, None, None)
             if sha is not None and data is not None:
                 self._remember(sha, data)
@@ -165,16 +120,16 @@ class Library:
         """The user's picture changed (committed by this process): drop what was read before."""
         self._current.invalidate(*((user_id, code) for code in SIZE_CODES))
 
-    def read_path(self, session: Connection | Session, path: str) -> tuple[str, Picture] | None:
+    def read_path(self, conn: Connection, path: str) -> tuple[str, Picture] | None:
         """The file at a canonical library path (see ``thumbnail_path``): (user id, picture)."""
-        row = session.execute(_READ_PATH, {"b_path": path}).first()
+        row = store.library_file(conn, path)
         if row is None:
             return None
         user_id, sha, timestamp = row
         data = self.cache.peek(sha)
         if data is None:
             # As in ``read``: bytes, ETag and timestamp from one statement.
-            full = session.execute(_READ_PATH_WITH_DATA, {"b_path": path}).first()
+            full = store.library_file_with_data(conn, path)
             if full is None:
                 return None
             user_id, sha, timestamp, data = full
@@ -206,9 +161,9 @@ class Library:
         Runs inside the caller's transaction: the rows carry the bytes, so its commit makes
         the whole picture visible at once, and its rollback leaves no trace of it.
         """
-        conn.execute(_DELETE_FILES, {"b_user_id": user.id})
-        conn.execute(
-            _INSERT_FILE,
+        store.replace_library_files(
+            conn,
+            user.id,
             [
                 {
                     "path": thumbnail_path(user.upn, code),
@@ -225,7 +180,7 @@ class Library:
 
     def hide(self, conn: Connection, user_id: str) -> None:
         """The thumbnails leave the library (the caller moves the profile to the placeholder)."""
-        conn.execute(_DELETE_FILES, {"b_user_id": user_id})
+        store.replace_library_files(conn, user_id, [])
 
 
 def _with_timestamp(picture: Picture, timestamp: str | None) -> Picture:

@@ -28,12 +28,6 @@ class Profile(Base):
     picture_source: Mapped[str | None] = mapped_column(String(16))
     # The mailbox version etag the picture was taken from (None if never synced / upload).
     source_etag: Mapped[str | None] = mapped_column(String(16))
-    last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    # The last check's result (see ProfileStatus.last_result), for the portal and diagnostics.
-    last_result: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

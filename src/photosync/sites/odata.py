@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from photosync.sites.profiles import PersonView
+from photosync.sites.people import PersonView
 
 VERBOSE = "application/json;odata=verbose;charset=utf-8"
 NOMETADATA = "application/json;odata=nometadata;charset=utf-8"

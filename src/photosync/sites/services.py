@@ -1,18 +1,16 @@
 """Sites services: who may see and change which profile, pictures, properties, tenant settings.
 
 Routes parse and answer; everything here validates, authorises and writes. The sync role
-reaches sites through ``sync.targets.SitesProfileTarget``, which calls the ``*_picture`` and
-``record_check`` methods below, and learns about own-Large requests through ``set_own_large_hook``.
+reaches sites through ``sync.targets.SitesProfileTarget``, which calls the ``*_picture`` methods
+below, and learns about own-Large requests through ``set_own_large_hook``. Everything sites keeps
+in the database is read and written through ``sites.store``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
-from datetime import datetime
-
-from sqlalchemy import bindparam, select
+from collections.abc import Mapping, Sequence
 
 from photosync import audit, imaging
 from photosync.context import Context
@@ -23,7 +21,7 @@ from photosync.directory.access import (
 )
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
-from photosync.sites import writes
+from photosync.sites import store
 from photosync.sites.errors import BadRequest, Forbidden, PictureRejected, UnknownUser
 from photosync.sites.interfaces import (
     MEDIUM_SIZE,
@@ -36,37 +34,22 @@ from photosync.sites.interfaces import (
     upn_from_account_name,
 )
 from photosync.sites.library import Library, Picture, Staged
-from photosync.sites.models import (
-    PLACEHOLDER,
-    REAL_PICTURE,
-    Profile,
-    ProfileProperty,
-    TenantSetting,
-)
-from photosync.sites.profiles import (
+from photosync.sites.models import PLACEHOLDER, REAL_PICTURE
+from photosync.sites.people import (
     COMPUTED,
     MAX_PROPERTY_VALUE,
-    PICTURE_EDITABLE_KEY,
     PersonView,
-    custom_properties,
-    ensure_profile,
     exchange_sync_state,
     next_timestamp,
     person_view,
-    picture_editable,
 )
 from photosync.ttlcache import NotInMemory
 
 log = logging.getLogger(__name__)
 
-# picture_state's one statement, built once: the profile's columns and the tenant setting as
-# scalar subqueries, so a missing profile still gives a row.
-_PROFILE = select(Profile.picture_source).where(Profile.user_id == bindparam("b_user_id"))
-_PICTURE_STATE = select(
-    _PROFILE.scalar_subquery(),
-    _PROFILE.with_only_columns(Profile.source_etag).scalar_subquery(),
-    select(TenantSetting.value).where(TenantSetting.key == PICTURE_EDITABLE_KEY).scalar_subquery(),
-)
+# Sent after the commit of a new picture or a return to the placeholder, with the user's id.
+PICTURE_CHANGED = "picture.changed"
+
 
 # SetMyProfilePicture: "Pictures in bmp, jpg and png formats and up to 5,000,000 bytes".
 UPLOAD_MAX_BYTES = 5_000_000
@@ -80,6 +63,11 @@ class SitesService:
         self.directory = directory
         self.library = Library(self.thumbnail_sizes())
         self._own_large_hook: OwnLargeHook | None = None
+        ctx.events.subscribe(PICTURE_CHANGED, self._forget_picture)
+
+    def _forget_picture(self, *, user_id: str, **_: object) -> None:
+        """A picture change committed here: the next request reads the new picture."""
+        self.library.forget(user_id)
 
     def thumbnail_sizes(self) -> dict[SizeCode, int]:
         return {"S": SMALL_SIZE, "M": MEDIUM_SIZE, "L": self.ctx.settings.large_thumbnail_size}
@@ -230,7 +218,6 @@ class SitesService:
         source_etag: str | None,
         actor: str,
         reason: str = "",
-        checked_at: datetime | None = None,
         editable: bool | None = None,
         also: InTransaction | None = None,
     ) -> str:
@@ -240,27 +227,24 @@ class SitesService:
         ``also``: more work to commit in the same transaction (sync's record of the check).
         """
         now = self.ctx.clock()
-        with writes.write_connection(self.ctx.db) as conn:
+        with self.ctx.db.write_connection() as conn:
 
             def picture_values(previous: str | None) -> dict[str, object]:
-                values: dict[str, object] = {
+                return {
                     "picture_timestamp": next_timestamp(previous, now),
                     "placeholder_state": REAL_PICTURE,
                     "picture_source": source,
                     "source_etag": source_etag,
                     "updated_at": now,
                     "exchange_sync_state": exchange_sync_state(
-                        user, writes.picture_editable(conn) if editable is None else editable
+                        user, store.picture_editable(conn) if editable is None else editable
                     ),
                 }
-                if checked_at is not None:
-                    values |= writes.checked("updated", None, checked_at)
-                return values
 
-            written = writes.save_profile(conn, user.id, picture_values)
+            written = store.save_profile(conn, user.id, picture_values)
             timestamp = str(written["picture_timestamp"])
             self.library.show(conn, user, staged, now=now)
-            writes.audit(
+            audit.record(
                 conn,
                 actor=actor,
                 action=f"sites.picture.{'synced' if source == 'mailbox' else 'uploaded'}",
@@ -272,7 +256,7 @@ class SitesService:
             )
             if also is not None:
                 also(conn)
-        self.library.forget(user.id)
+        self.ctx.events.publish(PICTURE_CHANGED, user_id=user.id)  # after the commit
         return timestamp
 
     def clear_picture(
@@ -281,29 +265,25 @@ class SitesService:
         *,
         actor: str,
         reason: str = "",
-        checked_at: datetime | None = None,
         also: InTransaction | None = None,
     ) -> None:
         """Back to the placeholder (the mailbox photo the picture came from was deleted)."""
         now = self.ctx.clock()
-        with writes.write_connection(self.ctx.db) as conn:
+        with self.ctx.db.write_connection() as conn:
 
             def placeholder_values(previous: str | None) -> dict[str, object]:
                 # The timestamp moves on: versioned URLs of the old picture must not stay valid.
-                values: dict[str, object] = {
+                return {
                     "picture_timestamp": next_timestamp(previous, now),
                     "placeholder_state": PLACEHOLDER,
                     "picture_source": None,
                     "source_etag": None,
                     "updated_at": now,
                 }
-                if checked_at is not None:
-                    values |= writes.checked("placeholder", None, checked_at)
-                return values
 
-            writes.save_profile(conn, user_id, placeholder_values)
+            store.save_profile(conn, user_id, placeholder_values)
             self.library.hide(conn, user_id)
-            writes.audit(
+            audit.record(
                 conn,
                 actor=actor,
                 action="sites.picture.cleared",
@@ -312,35 +292,19 @@ class SitesService:
             )
             if also is not None:
                 also(conn)
-        self.library.forget(user_id)
-
-    def record_check(
-        self,
-        user: UserInfo,
-        *,
-        result: str,
-        error: str | None,
-        checked_at: datetime,
-        also: InTransaction | None = None,
-    ) -> None:
-        """Remember a check that changed no picture, for ``profile_status``."""
-        with writes.write_connection(self.ctx.db) as conn:
-            values = writes.checked(result, error, checked_at)
-            values["exchange_sync_state"] = exchange_sync_state(user, writes.picture_editable(conn))
-            writes.save_profile(conn, user.id, lambda _: values)
-            if also is not None:
-                also(conn)
+        self.ctx.events.publish(PICTURE_CHANGED, user_id=user_id)  # after the commit
 
     def picture_state(self, user_id: str) -> tuple[str | None, str | None, bool]:
         """(picture_source, source_etag) of the user's picture, and the Picture setting.
 
-        One statement on a bare connection (the sync asks this before every check): the
-        profile's columns and the tenant setting as scalar subqueries, so a missing profile
-        still gives a row.
+        On a bare connection, in one read transaction (the sync asks this before every check).
         """
         with self.ctx.db.engine.connect() as conn:
-            source, etag, editable = conn.execute(_PICTURE_STATE, {"b_user_id": user_id}).one()
-        return source, etag, editable != "0"
+            profile = store.profile(conn, user_id)
+            editable = store.picture_editable(conn)
+        if profile is None:
+            return None, None, editable
+        return profile.picture_source, profile.source_etag, editable
 
     # --- properties ------------------------------------------------------------------------
 
@@ -348,13 +312,14 @@ class SitesService:
         """GetMyProperties (``account_name`` None) / GetPropertiesFor."""
         user = self.check_read(principal, account_name)
         base = self.ctx.settings.base_url or base_url
-        with self.ctx.db.session() as session:
-            profile = session.get(Profile, user.id)
-            custom = custom_properties(session, user.id)
-            editable = picture_editable(session)
+        with self.ctx.db.engine.connect() as conn:
+            profile = store.profile(conn, user.id)
+            custom = store.custom_properties(conn, user.id)
+            editable = store.picture_editable(conn)
         if profile is None:
-            with self.ctx.db.write_session() as session:
-                profile = ensure_profile(session, user.id)
+            with self.ctx.db.write_connection() as conn:
+                store.ensure_profile(conn, user.id)
+                profile = store.profile(conn, user.id)
         return person_view(user, profile, custom, base_url=base, editable=editable)
 
     def set_property(self, principal: Principal, account_name: str, name: str, value: str) -> None:
@@ -370,17 +335,11 @@ class SitesService:
             )
         if len(value) > MAX_PROPERTY_VALUE:
             raise BadRequest(f"A property value may have at most {MAX_PROPERTY_VALUE} characters.")
-        with self.ctx.db.write_session() as session:
-            ensure_profile(session, user.id)
-            row = session.get(ProfileProperty, (user.id, name))
-            if value == "" and row is not None:
-                session.delete(row)
-            elif row is None and value != "":
-                session.add(ProfileProperty(user_id=user.id, name=name, value=value))
-            elif row is not None:
-                row.value = value
+        with self.ctx.db.write_connection() as conn:
+            store.ensure_profile(conn, user.id)
+            store.set_property(conn, user.id, name, value)
             audit.record(
-                session,
+                conn,
                 actor=principal.actor,
                 action="sites.property.set",
                 subject_user_id=user.id,
@@ -389,50 +348,36 @@ class SitesService:
             )
 
     def profile_status(self, user_id: str) -> ProfileStatus:
-        """What sites shows for a user and what the last sync check did (portal, diagnostic).
+        """What sites shows for a user (portal, diagnostic; the last check is sync's).
 
         A read: a user whose profile was never touched gets a fresh profile's status.
         """
         user = self._user(user_id)
-        with self.ctx.db.session() as session:
-            profile = session.get(Profile, user.id) or Profile(
-                user_id=user.id, placeholder_state=PLACEHOLDER
-            )
-            editable = picture_editable(session)
-        return ProfileStatus(
-            user_id=user.id,
-            has_picture=profile.placeholder_state != PLACEHOLDER,
-            picture_source=profile.picture_source,
-            picture_timestamp=profile.picture_timestamp,
-            source_etag=profile.source_etag,
-            exchange_sync_state=exchange_sync_state(user, editable),
-            last_check_at=profile.last_check_at,
-            last_result=profile.last_result,
-            last_error=profile.last_error,
-            picture_editable=editable,
-        )
+        return self.profile_statuses([user])[user.id]
+
+    def profile_statuses(self, users: Sequence[UserInfo]) -> dict[str, ProfileStatus]:
+        """``profile_status`` of many users (the admin page's), in a fixed number of queries."""
+        with self.ctx.db.engine.connect() as conn:
+            found = store.profiles(conn, [user.id for user in users])
+            editable = store.picture_editable(conn)
+        return {user.id: _status(user, found.get(user.id), editable) for user in users}
 
     # --- tenant settings -------------------------------------------------------------------
 
     def picture_editable(self) -> bool:
         """Whether users may edit the Picture property; off means no sync from the mailbox."""
-        with self.ctx.db.session() as session:
-            return picture_editable(session)
+        with self.ctx.db.engine.connect() as conn:
+            return store.picture_editable(conn)
 
     def set_picture_editable(self, enabled: bool, *, actor: str) -> None:
         """Change the tenant setting (callers have checked that ``actor`` is an admin)."""
-        with self.ctx.db.write_session() as session:
-            row = session.get(TenantSetting, PICTURE_EDITABLE_KEY)
-            value = "1" if enabled else "0"
-            if row is None:
-                session.add(TenantSetting(key=PICTURE_EDITABLE_KEY, value=value))
-            else:
-                row.value = value
+        with self.ctx.db.write_connection() as conn:
+            value = store.set_picture_editable(conn, enabled)
             audit.record(
-                session,
+                conn,
                 actor=actor,
                 action="sites.setting.changed",
-                key=PICTURE_EDITABLE_KEY,
+                key=store.PICTURE_EDITABLE_KEY,
                 value=value,
             )
 
@@ -441,3 +386,15 @@ class SitesService:
         if user is None:
             raise UnknownUser(f"The user '{user_id}' does not exist.")
         return user
+
+
+def _status(user: UserInfo, profile: store.StoredProfile | None, editable: bool) -> ProfileStatus:
+    return ProfileStatus(
+        user_id=user.id,
+        has_picture=profile is not None and profile.has_picture,
+        picture_source=profile.picture_source if profile else None,
+        picture_timestamp=profile.picture_timestamp if profile else None,
+        source_etag=profile.source_etag if profile else None,
+        exchange_sync_state=exchange_sync_state(user, editable),
+        picture_editable=editable,
+    )

@@ -86,8 +86,8 @@ def status_lines(status: SyncStatus, checks: int) -> list[str]:
             else "never"
         ),
     ]
-    if profile.last_error:
-        lines.append(f"last error: {profile.last_error}")
+    if history.last_error:
+        lines.append(f"last error: {history.last_error}")
     when = f" (until {_when(nxt.next_check_at)})" if nxt.next_check_at else ""
     lines.append(
         "next own-Large request in a checked session: "

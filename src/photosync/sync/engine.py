@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -117,12 +116,13 @@ class SyncEngine:
     def _check(
         self, user: UserInfo, trigger: str, reason: str, session_id: str | None, actor: str
     ) -> CheckOutcome:
-        """Check, and record the check: in the target's own transaction when it takes it.
+        """Check, and record the check: in the target's own transaction when it changes a picture.
 
         One write transaction per check rather than two (the target's change, then the
         record): each costs a BEGIN IMMEDIATE, a profile lock and a commit on the request's
         path. A target that fails after running ``also`` rolls the record back with its change,
-        so the record of a check exists exactly when what it describes does.
+        so the record of a check exists exactly when what it describes does. A check that
+        changed nothing, or failed, is recorded in a transaction of its own (the only write).
         """
         started_at = self.ctx.clock()
         t0 = time.perf_counter()
@@ -146,9 +146,9 @@ class SyncEngine:
                 picture_timestamp=timestamp,
             )
 
-        def recording(result: str, to_etag: str | None, error: str | None = None) -> Recorder:
+        def recording(result: str, to_etag: str | None) -> Recorder:
             def write(conn: Connection) -> None:
-                done = outcome(result, to_etag, error)
+                done = outcome(result, to_etag, None)
                 records.write(conn, done)
                 recorded.append(done)
 
@@ -159,35 +159,16 @@ class SyncEngine:
             before = self.target.state(user)
             to_etag = before.source_etag
             result, to_etag, timestamp = self._pull(
-                user, before, f"{trigger}: {reason}", actor, started_at, recording
+                user, before, f"{trigger}: {reason}", actor, recording
             )
-            if result not in (UPDATED, PLACEHOLDER):
-                self.target.record_check(
-                    user,
-                    result=result,
-                    error=None,
-                    checked_at=started_at,
-                    also=recording(result, to_etag),
-                )
         except Exception as exc:  # recorded, and the previous picture stays
             # A record written inside a transaction that then failed was rolled back with it.
             recorded.clear()
             result, timestamp, error = ERROR, None, f"{type(exc).__name__}: {exc}"
             log.debug("sync check for %s failed", user.upn, exc_info=True)
-            try:
-                self.target.record_check(
-                    user,
-                    result=ERROR,
-                    error=error,
-                    checked_at=started_at,
-                    also=recording(ERROR, to_etag, error),
-                )
-            except Exception:
-                recorded.clear()
-                log.exception("could not record the failed check for %s", user.upn)
         if recorded:
             return replace(recorded[-1], picture_timestamp=timestamp)
-        # The target did not run ``also`` (it keeps nothing in our database, or it failed).
+        # Nothing changed (or the change failed), or the target did not run ``also``.
         done = outcome(result, to_etag, error, timestamp)
         records.record(self.ctx.db, done)
         return done
@@ -198,7 +179,6 @@ class SyncEngine:
         before: TargetState,
         why: str,
         actor: str,
-        checked_at: datetime,
         recording: Callable[[str, str | None], Recorder],
     ) -> tuple[str, str | None, str | None]:
         """Compare versions and write what changed: (result, source etag shown, timestamp)."""
@@ -219,7 +199,6 @@ class SyncEngine:
                 source_etag=photo.etag,
                 actor=actor,
                 reason=why,
-                checked_at=checked_at,
                 also=recording(UPDATED, photo.etag),
             )
             return UPDATED, photo.etag, timestamp
@@ -229,7 +208,6 @@ class SyncEngine:
                 user,
                 actor=actor,
                 reason=why,
-                checked_at=checked_at,
                 also=recording(PLACEHOLDER, None),
             )
             return PLACEHOLDER, None, None

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from photosync.directory.interfaces import UserInfo
 from photosync.sites.interfaces import InTransaction, SizeCode
 
-# What a check can come to (stored in SyncCheck.result and the profile's last result).
+# What a check can come to (stored in SyncCheck.result and SyncState.last_result).
 UPDATED = "updated"  # a new picture was written
 UNCHANGED = "unchanged"  # the source still has the version the profile shows
 PLACEHOLDER = "placeholder"  # the source's photo was deleted: back to the placeholder
@@ -95,7 +94,6 @@ class ProfileTarget(Protocol):
         source_etag: str,
         actor: str,
         reason: str,
-        checked_at: datetime,
         also: InTransaction | None = None,
     ) -> str:
         """Show the staged thumbnails, all-or-nothing, once durably stored; the new timestamp."""
@@ -106,24 +104,14 @@ class ProfileTarget(Protocol):
         *,
         actor: str,
         reason: str,
-        checked_at: datetime,
         also: InTransaction | None = None,
     ) -> None:
         """Back to the placeholder (the source's photo was deleted)."""
-
-    def record_check(
-        self,
-        user: UserInfo,
-        *,
-        result: str,
-        error: str | None,
-        checked_at: datetime,
-        also: InTransaction | None = None,
-    ) -> None:
-        """Remember a check that changed nothing (for the profile's status)."""
 
 
 # ``also`` (above): the engine's record of the check. A target whose rows live in photosync's
 # database runs it in the transaction of its change, so a check commits once and its record
 # exists exactly when the change does; a target that does not call it (one that keeps nothing
-# in this database) leaves the engine to record the check in a transaction of its own.
+# in this database) leaves the engine to record the check in a transaction of its own, as the
+# engine does for a check that changed nothing. The record is sync's alone: targets keep no
+# history of checks.

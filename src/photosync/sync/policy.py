@@ -40,6 +40,8 @@ class History:
     last_success_at: datetime | None
     last_error_at: datetime | None
     session_checked: bool  # this sign-in session already had its own-Large check
+    # Why the latest check failed (None after a success): for people, not for the policy.
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -44,18 +45,53 @@ def load_history(db: Database, user_id: str, session_id: str | None) -> History:
     if state is None:
         return History(None, None, None, None, checked)
     return History(
-        state.last_check_at, state.last_result, state.last_success_at, state.last_error_at, checked
+        state.last_check_at,
+        state.last_result,
+        state.last_success_at,
+        state.last_error_at,
+        checked,
+        state.last_error,
     )
+
+
+_STATES = select(
+    SyncState.user_id,
+    SyncState.last_check_at,
+    SyncState.last_result,
+    SyncState.last_success_at,
+    SyncState.last_error_at,
+    SyncState.last_error,
+).where(SyncState.user_id.in_(bindparam("b_user_ids", expanding=True)))
+
+
+def load_histories(db: Database, user_ids: Sequence[str]) -> dict[str, History]:
+    """The latest check of many users in one query (users never checked are left out).
+
+    Outside any sign-in session, so ``session_checked`` is False.
+    """
+    with db.engine.connect() as conn:
+        rows = conn.execute(_STATES, {"b_user_ids": list(user_ids)}).all()
+    return {
+        row.user_id: History(
+            row.last_check_at,
+            row.last_result,
+            row.last_success_at,
+            row.last_error_at,
+            False,
+            row.last_error,
+        )
+        for row in rows
+    }
 
 
 def record(db: Database, outcome: CheckOutcome) -> None:
     """Log the check, move the user's state on, and mark the session as checked, atomically.
 
-    The engine usually has the target run ``write`` inside the transaction that changes the
-    picture (one commit per check); this is for when there is no such transaction.
+    The engine has the target run ``write`` inside the transaction that changes a picture
+    (one commit per check); this is for a check that changed none.
     """
-    with db.write_session() as session:
-        write(session.connection(), outcome)
+    with db.write_connection() as conn:
+        write(conn, outcome)
 
 
 def write(conn: Connection, outcome: CheckOutcome) -> None:

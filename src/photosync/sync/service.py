@@ -6,7 +6,8 @@ requests through its hook (so sites never imports sync); the policy decides, the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
@@ -101,13 +102,7 @@ class SyncService:
     def status(self, user: str) -> SyncStatus:
         info = self._user(user)
         history = self.engine.history(info.id, None)
-        settled = History(
-            history.last_check_at,
-            history.last_result,
-            history.last_success_at,
-            history.last_error_at,
-            session_checked=True,
-        )
+        settled = replace(history, session_checked=True)
         return SyncStatus(
             user=info,
             profile=self.sites.profile_status(info.id),
@@ -119,6 +114,11 @@ class SyncService:
 
     def recent_checks(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
         return records.recent_checks(self.ctx.db, user_id, limit)
+
+    def histories(self, user_ids: Sequence[str]) -> dict[str, History]:
+        """Each user's latest check, in one query (the admin page's); never-checked users are
+        left out."""
+        return records.load_histories(self.ctx.db, user_ids)
 
     # --- the tenant setting (kept by sites; here for the CLI and the portal's admin page) --
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 
 from photosync.directory.interfaces import UserInfo
 from photosync.sites.interfaces import InTransaction, SizeCode
@@ -35,7 +34,6 @@ class SitesProfileTarget:
         source_etag: str,
         actor: str,
         reason: str,
-        checked_at: datetime,
         also: InTransaction | None = None,
     ) -> str:
         if not isinstance(staged.handle, Staged):
@@ -48,7 +46,6 @@ class SitesProfileTarget:
             source_etag=source_etag,
             actor=actor,
             reason=reason,
-            checked_at=checked_at,
             editable=True,  # the engine only commits what an editable profile may show
             also=also,
         )
@@ -59,20 +56,6 @@ class SitesProfileTarget:
         *,
         actor: str,
         reason: str,
-        checked_at: datetime,
         also: InTransaction | None = None,
     ) -> None:
-        self.sites.clear_picture(
-            user.id, actor=actor, reason=reason, checked_at=checked_at, also=also
-        )
-
-    def record_check(
-        self,
-        user: UserInfo,
-        *,
-        result: str,
-        error: str | None,
-        checked_at: datetime,
-        also: InTransaction | None = None,
-    ) -> None:
-        self.sites.record_check(user, result=result, error=error, checked_at=checked_at, also=also)
+        self.sites.clear_picture(user.id, actor=actor, reason=reason, also=also)

@@ -1,8 +1,5 @@
-"""Profile rows and what a profile says about a person (PeopleManager's PersonProperties).
-
-Profiles are created lazily: every directory user has one as soon as anything reads or writes
-it, so no job has to create profiles when users are added.
-"""
+"""What a profile says about a person (PeopleManager's PersonProperties): pure functions of the
+directory's user, the profile's picture and its extra properties. No I/O (see ``sites.store``)."""
 
 from __future__ import annotations
 
@@ -10,16 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
-
 from photosync.directory.interfaces import UserInfo
 from photosync.sites.interfaces import account_slug, claims_name, thumbnail_path
-from photosync.sites.models import PLACEHOLDER, Profile, ProfileProperty, TenantSetting
-
-PICTURE_EDITABLE_KEY = "users_may_edit_picture"
+from photosync.sites.store import StoredProfile
 
 # Properties that sites computes from the directory or from the picture; SetSingleValue-
 # ProfileProperty refuses them (the picture changes through SetMyProfilePicture or the mailbox).
@@ -54,23 +44,6 @@ class PersonView:
     properties: tuple[tuple[str, str], ...]  # UserProfileProperties, in a stable order
 
 
-def ensure_profile(session: Session, user_id: str, *, lock: bool = False) -> Profile:
-    """The user's profile row, inserted if missing (safe when two requests race to create it)."""
-    profile = session.get(Profile, user_id, with_for_update=lock or None)
-    if profile is not None:
-        return profile
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        insert(Profile)
-        .values(user_id=user_id, placeholder_state=PLACEHOLDER, exchange_sync_state=0)
-        .on_conflict_do_nothing()
-    )
-    profile = session.get(Profile, user_id, with_for_update=lock or None)
-    assert profile is not None
-    return profile
-
-
 def next_timestamp(previous: str | None, now: datetime) -> str:
     """A new SPS-PictureTimestamp: microseconds of ``now``, but always above the previous one.
 
@@ -81,20 +54,6 @@ def next_timestamp(previous: str | None, now: datetime) -> str:
     if previous is not None and previous.isdigit():
         value = max(value, int(previous) + 1)
     return str(value)
-
-
-def picture_editable(session: Session) -> bool:
-    row = session.get(TenantSetting, PICTURE_EDITABLE_KEY)
-    return row is None or row.value != "0"
-
-
-def custom_properties(session: Session, user_id: str) -> dict[str, str]:
-    rows = session.execute(
-        select(ProfileProperty.name, ProfileProperty.value).where(
-            ProfileProperty.user_id == user_id
-        )
-    )
-    return {name: value for name, value in rows}
 
 
 def library_url(base_url: str, path: str) -> str:
@@ -114,7 +73,7 @@ def exchange_sync_state(user: UserInfo, editable: bool) -> int:
 
 def person_view(
     user: UserInfo,
-    profile: Profile | None,
+    profile: StoredProfile | None,
     custom: dict[str, str],
     *,
     base_url: str,
@@ -123,7 +82,7 @@ def person_view(
     base = base_url.rstrip("/")
     claims = claims_name(user.upn)
     email = user.mail or user.upn
-    has_picture = profile is not None and profile.placeholder_state != PLACEHOLDER
+    has_picture = profile is not None and profile.has_picture
     timestamp = profile.picture_timestamp if profile else None
     url = picture_url(base, user.upn, timestamp) if has_picture else None
     personal = f"{base}/personal/{account_slug(user.upn)}/"

@@ -1,0 +1,255 @@
+"""Everything sites keeps in the database, read and written one way: plain statements on a
+connection.
+
+The tables: profiles (the picture properties), their other single-value properties, the User
+Photos library (S/M/L rows that hold their bytes) and the tenant settings. Reads run on a bare
+connection (``engine.connect()``), writes in ``Database.write_connection()``; a Session's
+``connection()`` works too. Core statements rather than ORM objects: the identity map and unit of
+work cost more than the handful of rows they would manage here (bench/bench_sync.py), and the
+library reads are the role's hot path.
+
+Every statement is built once, its values left to the parameters: building a statement and its
+cache key on every call cost more than executing it on SQLite.
+
+Profiles are created lazily: a directory user gets one as soon as anything writes it or reads
+their properties, so no job has to create profiles when users are added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import Executable
+
+from photosync.sites.interfaces import SizeCode
+from photosync.sites.models import PLACEHOLDER, LibraryFile, Profile, ProfileProperty, TenantSetting
+
+PICTURE_EDITABLE_KEY = "users_may_edit_picture"
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """A profile's picture properties as the database has them."""
+
+    user_id: str
+    has_picture: bool  # False: the placeholder is shown
+    picture_source: str | None  # "mailbox" | "upload" | None
+    picture_timestamp: str | None  # SPS-PictureTimestamp
+    source_etag: str | None  # the mailbox version the picture was taken from
+
+
+def _upserts(build: Callable[[Any], Executable]) -> dict[str, Executable]:
+    """One statement per dialect, for the INSERT … ON CONFLICT each spells its own way."""
+    return {"postgresql": build(pg_insert), "sqlite": build(sqlite_insert)}
+
+
+# --- profiles ------------------------------------------------------------------------------
+
+_PROFILE_COLUMNS = select(
+    Profile.user_id,
+    Profile.placeholder_state,
+    Profile.picture_source,
+    Profile.picture_timestamp,
+    Profile.source_etag,
+)
+_PROFILE = _PROFILE_COLUMNS.where(Profile.user_id == bindparam("b_user_id"))
+_PROFILES = _PROFILE_COLUMNS.where(Profile.user_id.in_(bindparam("b_user_ids", expanding=True)))
+_LOCK_PROFILE = (
+    select(Profile.picture_timestamp)
+    .where(Profile.user_id == bindparam("b_user_id"))
+    .with_for_update()
+)
+# The SET clause comes from the parameters' column names (``b_user_id`` names no column).
+_UPDATE_PROFILE = update(Profile).where(Profile.user_id == bindparam("b_user_id"))
+_CREATE_PROFILE = _upserts(lambda upsert: upsert(Profile).on_conflict_do_nothing())
+
+
+def _stored(row: Row[str, int, str | None, str | None, str | None]) -> StoredProfile:
+    user_id, placeholder_state, source, timestamp, etag = row
+    return StoredProfile(user_id, placeholder_state != PLACEHOLDER, source, timestamp, etag)
+
+
+def profile(conn: Connection, user_id: str) -> StoredProfile | None:
+    """The user's profile, or None if nothing created it yet (a read never creates one)."""
+    row = conn.execute(_PROFILE, {"b_user_id": user_id}).first()
+    return _stored(row) if row is not None else None
+
+
+def profiles(conn: Connection, user_ids: Sequence[str]) -> dict[str, StoredProfile]:
+    """The profiles of many users in one query, by user id (users without one are left out)."""
+    rows = conn.execute(_PROFILES, {"b_user_ids": list(user_ids)})
+    return {row.user_id: _stored(row) for row in rows}
+
+
+def ensure_profile(conn: Connection, user_id: str) -> None:
+    """Create the user's profile if missing (safe when two requests race to create it)."""
+    conn.execute(_CREATE_PROFILE[conn.dialect.name], _new_profile(user_id))
+
+
+def _new_profile(user_id: str) -> dict[str, Any]:
+    # Columns not given take their defaults (updated_at: now).
+    return {"user_id": user_id, "placeholder_state": PLACEHOLDER, "exchange_sync_state": 0}
+
+
+def save_profile(
+    conn: Connection, user_id: str, values_for: Callable[[str | None], dict[str, Any]]
+) -> dict[str, Any]:
+    """Lock the user's profile row and write ``values_for(its picture timestamp)`` to it.
+
+    The row is created with those values if missing (one statement, as a first sync does).
+    The lock (PostgreSQL; SQLite's IMMEDIATE transaction already excludes other writers)
+    orders two writers of one picture, so each new timestamp is above the one it replaces.
+    Returns the values written.
+    """
+    row = conn.execute(_LOCK_PROFILE, {"b_user_id": user_id}).first()
+    if row is None:
+        values = values_for(None)
+        created = conn.execute(
+            _CREATE_PROFILE[conn.dialect.name], {**_new_profile(user_id), **values}
+        )
+        if created.rowcount == 1:
+            return values
+        # Another first writer created the row meanwhile: lock theirs and build on it.
+        row = conn.execute(_LOCK_PROFILE, {"b_user_id": user_id}).one()
+    values = values_for(row[0])
+    conn.execute(_UPDATE_PROFILE, {"b_user_id": user_id, **values})
+    return values
+
+
+# --- other profile properties --------------------------------------------------------------
+
+_PROPERTIES = select(ProfileProperty.name, ProfileProperty.value).where(
+    ProfileProperty.user_id == bindparam("b_user_id")
+)
+_SET_PROPERTY = _upserts(
+    lambda upsert: (stmt := upsert(ProfileProperty)).on_conflict_do_update(
+        index_elements=[ProfileProperty.user_id, ProfileProperty.name],
+        set_={"value": stmt.excluded.value},
+    )
+)
+_DELETE_PROPERTY = delete(ProfileProperty).where(
+    (ProfileProperty.user_id == bindparam("b_user_id"))
+    & (ProfileProperty.name == bindparam("b_name"))
+)
+
+
+def custom_properties(conn: Connection, user_id: str) -> dict[str, str]:
+    return {name: value for name, value in conn.execute(_PROPERTIES, {"b_user_id": user_id})}
+
+
+def set_property(conn: Connection, user_id: str, name: str, value: str) -> None:
+    """Set one property; an empty value removes it (as SharePoint shows no empty property)."""
+    if value == "":
+        conn.execute(_DELETE_PROPERTY, {"b_user_id": user_id, "b_name": name})
+    else:
+        conn.execute(
+            _SET_PROPERTY[conn.dialect.name], {"user_id": user_id, "name": name, "value": value}
+        )
+
+
+# --- tenant settings -----------------------------------------------------------------------
+
+_EDITABLE = select(TenantSetting.value).where(TenantSetting.key == PICTURE_EDITABLE_KEY)
+_SET_SETTING = _upserts(
+    lambda upsert: (stmt := upsert(TenantSetting)).on_conflict_do_update(
+        index_elements=[TenantSetting.key], set_={"value": stmt.excluded.value}
+    )
+)
+
+
+def picture_editable(conn: Connection) -> bool:
+    """Whether users may edit the Picture property (on unless an admin turned it off).
+
+    The one reader of the setting: every decision that depends on it comes through here.
+    """
+    return conn.scalar(_EDITABLE) != "0"
+
+
+def set_picture_editable(conn: Connection, enabled: bool) -> str:
+    """Store the setting; returns the value stored ("1" or "0")."""
+    value = "1" if enabled else "0"
+    conn.execute(_SET_SETTING[conn.dialect.name], {"key": PICTURE_EDITABLE_KEY, "value": value})
+    return value
+
+
+# --- the User Photos library ---------------------------------------------------------------
+
+# One read whether or not there is a file: the profile's timestamp, and the file's sha256 if
+# the library has one at this size (the placeholder otherwise).
+_THUMBNAIL = (
+    select(Profile.picture_timestamp, LibraryFile.sha256)
+    .select_from(Profile)
+    .outerjoin(
+        LibraryFile,
+        (LibraryFile.user_id == Profile.user_id) & (LibraryFile.size_code == bindparam("b_code")),
+    )
+    .where(Profile.user_id == bindparam("b_user_id"))
+)
+# The same read with the file's bytes, for when they are not in memory: one statement again, so
+# bytes, sha256 and timestamp belong to one picture even if another one is being committed.
+_THUMBNAIL_WITH_DATA = (
+    select(Profile.picture_timestamp, LibraryFile.sha256, LibraryFile.data)
+    .select_from(Profile)
+    .outerjoin(
+        LibraryFile,
+        (LibraryFile.user_id == Profile.user_id) & (LibraryFile.size_code == bindparam("b_code")),
+    )
+    .where(Profile.user_id == bindparam("b_user_id"))
+)
+_FILE = (
+    select(LibraryFile.user_id, LibraryFile.sha256, Profile.picture_timestamp)
+    .join(Profile, Profile.user_id == LibraryFile.user_id)
+    .where(LibraryFile.path == bindparam("b_path"))
+)
+_FILE_WITH_DATA = (
+    select(LibraryFile.user_id, LibraryFile.sha256, Profile.picture_timestamp, LibraryFile.data)
+    .join(Profile, Profile.user_id == LibraryFile.user_id)
+    .where(LibraryFile.path == bindparam("b_path"))
+)
+_DELETE_FILES = delete(LibraryFile).where(LibraryFile.user_id == bindparam("b_user_id"))
+_INSERT_FILE = insert(LibraryFile)
+
+
+def thumbnail(
+    conn: Connection, user_id: str, code: SizeCode
+) -> tuple[str | None, str | None] | None:
+    """(picture timestamp, sha256 of the file at ``code`` or None); None without a profile."""
+    row = conn.execute(_THUMBNAIL, {"b_user_id": user_id, "b_code": code}).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def thumbnail_with_data(
+    conn: Connection, user_id: str, code: SizeCode
+) -> tuple[str | None, str | None, bytes | None] | None:
+    """``thumbnail`` and the file's bytes, from one statement."""
+    row = conn.execute(_THUMBNAIL_WITH_DATA, {"b_user_id": user_id, "b_code": code}).first()
+    return (row[0], row[1], row[2]) if row is not None else None
+
+
+def library_file(conn: Connection, path: str) -> tuple[str, str, str | None] | None:
+    """(user id, sha256, picture timestamp) of the file at ``path``, or None."""
+    row = conn.execute(_FILE, {"b_path": path}).first()
+    return (row[0], row[1], row[2]) if row is not None else None
+
+
+def library_file_with_data(
+    conn: Connection, path: str
+) -> tuple[str, str, str | None, bytes] | None:
+    """``library_file`` and the file's bytes, from one statement."""
+    row = conn.execute(_FILE_WITH_DATA, {"b_path": path}).first()
+    return (row[0], row[1], row[2], row[3]) if row is not None else None
+
+
+def replace_library_files(
+    conn: Connection, user_id: str, files: Sequence[Mapping[str, Any]]
+) -> None:
+    """The user's library files become ``files`` (rows of LibraryFile's columns)."""
+    conn.execute(_DELETE_FILES, {"b_user_id": user_id})
+    if files:
+        conn.execute(_INSERT_FILE, list(files))
