@@ -10,7 +10,6 @@ sub-application a request reached is the shape it gets.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from photosync.ttlcache import NotInMemory
@@ -109,7 +107,6 @@ def sub_app(title: str, render: ErrorRenderer, **kwargs: Any) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        generate_unique_id_function=_operation_id,
         **kwargs,
     )
 
@@ -141,13 +138,6 @@ def sub_app(title: str, render: ErrorRenderer, **kwargs: Any) -> FastAPI:
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, crashed)
     return app
-
-
-def _operation_id(route: APIRoute) -> str:
-    """Unique per path and method set (one handler may serve /me and /users/{user}, PUT and
-    PATCH), so that the API description has no duplicate operation ids."""
-    methods = "_".join(sorted(route.methods or ()))
-    return re.sub(r"\W+", "_", f"{route.name}_{methods}_{route.path_format}").strip("_")
 
 
 # --- photos over HTTP: caching ---------------------------------------------------------------
