@@ -180,12 +180,18 @@ def _metadata(request: Request, user: UserInfo, info: PhotoInfo, size: int, path
     )
 
 
-def _read_image(request: Request, *, memory_only: bool = False) -> Response:
-    _, stored = _readable(request, memory_only=memory_only)
+def _requested_size(request: Request, stored: StoredPhoto) -> int:
+    """The size in the path (``…/photos/240x240…``), or the master's; 404 if not offered."""
     size_text: str | None = request.path_params.get("size")
     size = stored.info.master_size if size_text is None else parse_size(size_text)
     if size not in stored.info.sizes:
         raise image_not_found()
+    return size
+
+
+def _read_image(request: Request, *, memory_only: bool = False) -> Response:
+    _, stored = _readable(request, memory_only=memory_only)
+    size = _requested_size(request, stored)
     headers, not_modified = image_headers(request, stored.info, size)
     if not_modified:
         return image_response(request, headers, None)
@@ -200,11 +206,8 @@ async def get_image(request: Request) -> Response:
 
 def _read_metadata(request: Request, *, memory_only: bool = False) -> Response:
     user, stored = _readable(request, memory_only=memory_only)
-    size_text: str | None = request.path_params.get("size")
-    side = stored.info.master_size if size_text is None else parse_size(size_text)
-    if side not in stored.info.sizes:
-        raise image_not_found()
-    path = "photo" if size_text is None else "photos"
+    side = _requested_size(request, stored)
+    path = "photo" if "size" not in request.path_params else "photos"
     return _metadata(request, user, stored.info, side, path)
 
 

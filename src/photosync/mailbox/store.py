@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
+from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -64,8 +65,13 @@ def load_version(conn: Connection | Session, user_id: str, *, preview: bool) -> 
     rows = conn.execute(_PREVIEW if preview else _CURRENT, {"user_id": user_id}).all()
     if not rows:
         return None
+    return StoredPhoto(_info(user_id, rows), {row.size: row.sha256 for row in rows})
+
+
+def _info(user_id: str, rows: Sequence[Any]) -> PhotoInfo:
+    """A version's info from its rendition rows (one per size, ascending)."""
     first = rows[0]
-    info = PhotoInfo(
+    return PhotoInfo(
         user_id=user_id,
         version_id=first.id,
         etag=first.etag,
@@ -73,7 +79,6 @@ def load_version(conn: Connection | Session, user_id: str, *, preview: bool) -> 
         created_at=first.created_at,
         created_by=first.created_by,
     )
-    return StoredPhoto(info, {row.size: row.sha256 for row in rows})
 
 
 # The current versions of many users, for pages that list people (one query, not one each).
@@ -98,16 +103,7 @@ def load_current_infos(conn: Connection, user_ids: Sequence[str]) -> dict[str, P
     rows = conn.execute(_CURRENT_OF_MANY, {"user_ids": list(user_ids)}).all()
     infos: dict[str, PhotoInfo] = {}
     for user_id, group in groupby(rows, key=lambda row: row.user_id):
-        versions = list(group)
-        first = versions[0]
-        infos[user_id] = PhotoInfo(
-            user_id=user_id,
-            version_id=first.id,
-            etag=first.etag,
-            sizes=tuple(row.size for row in versions),
-            created_at=first.created_at,
-            created_by=first.created_by,
-        )
+        infos[user_id] = _info(user_id, list(group))
     return infos
 
 
