@@ -14,7 +14,7 @@ from photosync.db import new_id
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.models import User
 from photosync.services import Services
-from photosync.sites.models import PLACEHOLDER, Profile
+from photosync.sites.models import PLACEHOLDER_SHOWN, Profile
 from photosync.sync.models import SyncState
 from tests.portal.conftest import GREEN, RED, bands, page_token, sign_in
 
@@ -165,7 +165,11 @@ def add_people(services: Services, count: int) -> list[str]:
         conn.execute(
             insert(Profile),
             [
-                {"user_id": u["id"], "placeholder_state": PLACEHOLDER, "exchange_sync_state": 1}
+                {
+                    "user_id": u["id"],
+                    "placeholder_state": PLACEHOLDER_SHOWN,
+                    "exchange_sync_state": 1,
+                }
                 for u in users[::3]
             ],
         )

@@ -135,14 +135,23 @@ async def upload_preview(request: Request, viewer: RequiredViewer) -> Response:
     return await run_in_threadpool(_store_preview, request, viewer, data, *crop)
 
 
+def _own_photo(request: Request, viewer: Viewer) -> str:
+    """The viewer's own mailbox, through the same rule every API uses (``may_write_photo``);
+    PhotoNotFound (MailboxNotEnabled) when they have none."""
+    return service(request, MailboxService).check_write(viewer.principal, None).id
+
+
 def _store_preview(
     request: Request, viewer: Viewer, data: bytes, left: str, top: str, side: str
 ) -> Response:
-    if not viewer.user.has_mailbox:
+    mailbox = service(request, MailboxService)
+    try:
+        user = mailbox.check_write(viewer.principal, None)
+    except PhotoNotFound:
         return _photo_page(request, viewer, error=NO_MAILBOX, status=409)
     try:
-        service(request, MailboxService).set_photo(
-            viewer.user.id, data, actor=viewer.user.upn, preview=True, crop=_crop(left, top, side)
+        mailbox.store_photo(
+            user, data, actor=viewer.user.upn, preview=True, crop=_crop(left, top, side)
         )
     except ImageRejected as exc:
         return _photo_page(request, viewer, error=exc.message, status=exc.status)
@@ -167,7 +176,9 @@ def preview_image(request: Request, viewer: RequiredViewer, size: int) -> Respon
 def save_preview(request: Request, viewer: RequiredViewer, csrf_token: CsrfField = "") -> Response:
     check_csrf(viewer, csrf_token)
     try:
-        service(request, MailboxService).save_preview(viewer.user.id, actor=viewer.user.upn)
+        service(request, MailboxService).save_preview(
+            _own_photo(request, viewer), actor=viewer.user.upn
+        )
     except PhotoNotFound:
         return _photo_page(
             request, viewer, error="There is no preview to save. Upload a photo first.", status=409
@@ -181,7 +192,9 @@ def cancel_preview(
 ) -> Response:
     check_csrf(viewer, csrf_token)
     with contextlib.suppress(PhotoNotFound):  # no mailbox: there is no preview to drop either
-        service(request, MailboxService).cancel_preview(viewer.user.id, actor=viewer.user.upn)
+        service(request, MailboxService).cancel_preview(
+            _own_photo(request, viewer), actor=viewer.user.upn
+        )
     return RedirectResponse("/photo?done=cancelled", status_code=303)
 
 
@@ -190,5 +203,7 @@ def remove_photo(request: Request, viewer: RequiredViewer, csrf_token: CsrfField
     check_csrf(viewer, csrf_token)
     # Already gone is fine: the page says the same either way.
     with contextlib.suppress(PhotoNotFound):
-        service(request, MailboxService).delete_photo(viewer.user.id, actor=viewer.user.upn)
+        service(request, MailboxService).delete_photo(
+            _own_photo(request, viewer), actor=viewer.user.upn
+        )
     return RedirectResponse("/photo?done=removed", status_code=303)

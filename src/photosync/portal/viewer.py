@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
+from photosync.directory.access import Principal, may_administer
 from photosync.directory.auth import SESSION_COOKIE
 from photosync.directory.cookies import (
     SIGNIN_FORM_MAX_AGE,
@@ -24,6 +25,7 @@ from photosync.directory.cookies import (
 )
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
+from photosync.directory.tokens import DELEGATED_SCOPES
 from photosync.web import ApiError, service
 
 # The sign-in form needs CSRF protection before any session exists (login CSRF would sign a
@@ -42,6 +44,20 @@ class Viewer:
     user: UserInfo
     session_id: str
     csrf_token: str
+
+    @property
+    def principal(self) -> Principal:
+        """The viewer as the authorisation rules see them: a signed-in user with the scopes
+        of a password sign-in (the same a cookie gives on the APIs)."""
+        return Principal(
+            "user",
+            self.user.id,
+            self.user,
+            frozenset(DELEGATED_SCOPES),
+            self.session_id,
+            "cookie",
+            self.csrf_token,
+        )
 
 
 class NeedsSignIn(Exception):
@@ -90,7 +106,7 @@ def required_viewer(
 
 
 def admin_viewer(viewer: Annotated[Viewer, Depends(required_viewer)]) -> Viewer:
-    if not viewer.user.is_admin:
+    if not may_administer(viewer.principal):
         raise ApiError(403, "Forbidden", "This page is for administrators only.")
     return viewer
 

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from photosync.db import Base, UTCDateTime, utcnow
 
-PLACEHOLDER = 1
-REAL_PICTURE = 0
+# The values of SPS-PicturePlaceholderState (not to be confused with sync's "placeholder" result).
+PLACEHOLDER_SHOWN = 1
+PICTURE_SHOWN = 0
 
 
 class Profile(Base):
@@ -21,7 +22,7 @@ class Profile(Base):
     )
     # SPS-PictureTimestamp: new on every new picture; the ?t= cache-buster of PictureURL.
     picture_timestamp: Mapped[str | None] = mapped_column(String(32))
-    placeholder_state: Mapped[int] = mapped_column(Integer, default=PLACEHOLDER)
+    placeholder_state: Mapped[int] = mapped_column(Integer, default=PLACEHOLDER_SHOWN)
     # SPS-PictureExchangeSyncState: 1 while the picture is kept in sync from the mailbox.
     exchange_sync_state: Mapped[int] = mapped_column(Integer, default=0)
     # Where the current picture came from: "mailbox", "upload" or None (placeholder).

@@ -34,7 +34,7 @@ from photosync.sites.interfaces import (
     upn_from_account_name,
 )
 from photosync.sites.library import Library, Picture, Staged
-from photosync.sites.models import PLACEHOLDER, REAL_PICTURE
+from photosync.sites.models import PICTURE_SHOWN, PLACEHOLDER_SHOWN
 from photosync.sites.people import (
     COMPUTED,
     MAX_PROPERTY_VALUE,
@@ -232,7 +232,7 @@ class SitesService:
             def picture_values(previous: str | None) -> dict[str, object]:
                 return {
                     "picture_timestamp": next_timestamp(previous, now),
-                    "placeholder_state": REAL_PICTURE,
+                    "placeholder_state": PICTURE_SHOWN,
                     "picture_source": source,
                     "source_etag": source_etag,
                     "updated_at": now,
@@ -275,7 +275,7 @@ class SitesService:
                 # The timestamp moves on: versioned URLs of the old picture must not stay valid.
                 return {
                     "picture_timestamp": next_timestamp(previous, now),
-                    "placeholder_state": PLACEHOLDER,
+                    "placeholder_state": PLACEHOLDER_SHOWN,
                     "picture_source": None,
                     "source_etag": None,
                     "updated_at": now,

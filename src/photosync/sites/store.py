@@ -28,7 +28,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import Executable
 
 from photosync.sites.interfaces import SizeCode
-from photosync.sites.models import PLACEHOLDER, LibraryFile, Profile, ProfileProperty, TenantSetting
+from photosync.sites.models import (
+    PLACEHOLDER_SHOWN,
+    LibraryFile,
+    Profile,
+    ProfileProperty,
+    TenantSetting,
+)
 
 PICTURE_EDITABLE_KEY = "users_may_edit_picture"
 
@@ -72,7 +78,7 @@ _CREATE_PROFILE = _upserts(lambda upsert: upsert(Profile).on_conflict_do_nothing
 
 def _stored(row: Row[str, int, str | None, str | None, str | None]) -> StoredProfile:
     user_id, placeholder_state, source, timestamp, etag = row
-    return StoredProfile(user_id, placeholder_state != PLACEHOLDER, source, timestamp, etag)
+    return StoredProfile(user_id, placeholder_state != PLACEHOLDER_SHOWN, source, timestamp, etag)
 
 
 def profile(conn: Connection, user_id: str) -> StoredProfile | None:
@@ -94,7 +100,7 @@ def ensure_profile(conn: Connection, user_id: str) -> None:
 
 def _new_profile(user_id: str) -> dict[str, Any]:
     # Columns not given take their defaults (updated_at: now).
-    return {"user_id": user_id, "placeholder_state": PLACEHOLDER, "exchange_sync_state": 0}
+    return {"user_id": user_id, "placeholder_state": PLACEHOLDER_SHOWN, "exchange_sync_state": 0}
 
 
 def save_profile(
