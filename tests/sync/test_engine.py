@@ -178,7 +178,7 @@ def test_every_check_is_recorded_with_its_details(
     [check] = checks(services.ctx, alice)
     assert check.user_id == alice.id
     assert (check.trigger, check.reason, check.result) == (
-        "user-action",
+        "own-large",
         "never-checked",
         "updated",
     )

@@ -50,7 +50,7 @@ def test_never_synced_user_gets_their_picture_on_the_first_own_large_request(
     assert open_image(r.content).size == (300, 300)
     [check] = checks(services.ctx, alice)
     assert (check.trigger, check.reason, check.result) == (
-        "user-action",
+        "own-large",
         "never-checked",
         "updated",
     )

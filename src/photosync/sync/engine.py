@@ -37,6 +37,7 @@ from photosync.sync.interfaces import (
     PhotoSource,
     ProfileTarget,
     TargetState,
+    Trigger,
 )
 from photosync.sync.policy import Decision, History
 from photosync.sync.records import CheckOutcome
@@ -95,7 +96,7 @@ class SyncEngine:
         self,
         user: UserInfo,
         *,
-        trigger: str,
+        trigger: Trigger,
         actor: str,
         session_id: str | None = None,
         decide: Callable[[History], Decision] | None = None,

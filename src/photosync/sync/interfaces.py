@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from photosync.directory.interfaces import UserInfo
 from photosync.sites.interfaces import InTransaction, SizeCode
+
+# What started a check (SyncCheck.trigger; `photosync sync status --json` prints it).
+Trigger = Literal["own-large", "admin", "bulk", "automatic", "schedule"]
+OWN_LARGE: Trigger = "own-large"  # a signed-in user asked for their own Large picture
+ADMIN: Trigger = "admin"  # one user, asked for by an admin (CLI, admin page)
+BULK: Trigger = "bulk"  # an admin's bulk run
+AUTOMATIC: Trigger = "automatic"  # photo.changed under the automatic policy
+SCHEDULE: Trigger = "schedule"  # the periodic check of everyone (PHOTOSYNC_SYNC_SCHEDULE)
+TRIGGERS: tuple[Trigger, ...] = (OWN_LARGE, ADMIN, BULK, AUTOMATIC, SCHEDULE)
 
 # What a check can come to (stored in SyncCheck.result and SyncState.last_result).
 UPDATED = "updated"  # a new picture was written

@@ -20,7 +20,9 @@ class SyncCheck(Base):
     user_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    trigger: Mapped[str] = mapped_column(String(32))  # "user-action", "admin", "automatic", ...
+    trigger: Mapped[str] = mapped_column(
+        String(32)
+    )  # a sync.interfaces.Trigger: "own-large", "admin", ...
     reason: Mapped[str] = mapped_column(String(64))  # why the policy said yes
     session_id: Mapped[str | None] = mapped_column(String(36))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

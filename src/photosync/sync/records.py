@@ -24,7 +24,7 @@ class CheckOutcome:
     """One check as it is recorded (SyncCheck) and reported (CLI, portal, diagnostic)."""
 
     user_id: str
-    trigger: str  # "user-action" | "admin"
+    trigger: str  # a sync.interfaces.Trigger
     reason: str  # why it ran: the policy's reason, or "admin-request"
     session_id: str | None
     started_at: datetime

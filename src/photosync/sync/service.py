@@ -17,14 +17,11 @@ from photosync.sites.interfaces import ProfileStatus
 from photosync.sites.services import SitesService
 from photosync.sync import records
 from photosync.sync.engine import SyncEngine
-from photosync.sync.interfaces import PhotoSource, ProfileTarget
+from photosync.sync.interfaces import ADMIN, OWN_LARGE, PhotoSource, ProfileTarget, Trigger
 from photosync.sync.policy import Decision, History, Timing, decide
 from photosync.sync.records import CheckOutcome
 from photosync.sync.sources import MailboxPhotoSource
 from photosync.sync.targets import SitesProfileTarget
-
-USER_ACTION = "user-action"
-ADMIN = "admin"
 
 
 class NoSuchUser(LookupError):
@@ -80,16 +77,17 @@ class SyncService:
             return None
         return self.engine.run(
             user,
-            trigger=USER_ACTION,
+            trigger=OWN_LARGE,
             actor=actor,
             session_id=session_id,
             decide=lambda history: self._decide(history, session_id),
         )
 
-    def check_now(self, user: str, *, actor: str) -> CheckOutcome:
-        """An admin-triggered check of one user (id or UPN), whatever the policy says."""
+    def check_now(self, user: str, *, actor: str, trigger: Trigger = ADMIN) -> CheckOutcome:
+        """A check of one user (id or UPN) now, whatever the policy says (an admin's, or the
+        work of the automatic policy, a bulk run or the schedule: ``trigger`` says which)."""
         info = self._user(user)
-        outcome = self.engine.run(info, trigger=ADMIN, actor=actor)
+        outcome = self.engine.run(info, trigger=trigger, actor=actor)
         assert outcome is not None  # no ``decide``: always runs
         return outcome
 
@@ -144,4 +142,4 @@ class SyncService:
         return info
 
 
-__all__ = ["ADMIN", "USER_ACTION", "CheckOutcome", "NoSuchUser", "SyncService", "SyncStatus"]
+__all__ = ["CheckOutcome", "NoSuchUser", "SyncService", "SyncStatus"]
