@@ -7,7 +7,7 @@ from typing import Protocol, TypeAlias
 import click
 
 from photosync.cli_support import CommandEnv, fail, pass_env
-from photosync.sync.records import CheckOutcome
+from photosync.sync.interfaces import CheckOutcome
 from photosync.sync.service import NoSuchUser, SyncService, SyncStatus
 
 ACTOR = "cli"

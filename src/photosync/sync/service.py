@@ -15,11 +15,17 @@ from photosync.directory.services import DirectoryService
 from photosync.mailbox.services import MailboxService
 from photosync.sites.interfaces import ProfileStatus
 from photosync.sites.services import SitesService
-from photosync.sync import records
-from photosync.sync.engine import SyncEngine
-from photosync.sync.interfaces import ADMIN, OWN_LARGE, PhotoSource, ProfileTarget, Trigger
+from photosync.sync.engine import SyncEngine, UserLocks
+from photosync.sync.interfaces import (
+    ADMIN,
+    OWN_LARGE,
+    CheckOutcome,
+    PhotoSource,
+    ProfileTarget,
+    Trigger,
+)
 from photosync.sync.policy import Decision, History, Timing, decide
-from photosync.sync.records import CheckOutcome
+from photosync.sync.records import DatabaseLedger
 from photosync.sync.sources import MailboxPhotoSource
 from photosync.sync.targets import SitesProfileTarget
 
@@ -56,10 +62,13 @@ class SyncService:
         self.directory = directory
         self.mailbox = mailbox
         self.sites = sites
+        self.ledger = DatabaseLedger(ctx.db)
         self.engine = SyncEngine(
-            ctx,
             source or MailboxPhotoSource(mailbox),
-            target or SitesProfileTarget(sites),
+            target or SitesProfileTarget(sites, self.ledger),
+            self.ledger,
+            clock=ctx.clock,
+            locks=UserLocks(ctx.db),
         )
         sites.set_own_large_hook(self.on_own_large_request)
 
@@ -111,12 +120,12 @@ class SyncService:
         )
 
     def recent_checks(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
-        return records.recent_checks(self.ctx.db, user_id, limit)
+        return self.ledger.recent(user_id, limit)
 
     def histories(self, user_ids: Sequence[str]) -> dict[str, History]:
         """Each user's latest check, in one query (the admin page's); never-checked users are
         left out."""
-        return records.load_histories(self.ctx.db, user_ids)
+        return self.ledger.histories(user_ids)
 
     # --- the tenant setting (kept by sites; here for the CLI and the portal's admin page) --
 
