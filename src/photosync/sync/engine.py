@@ -37,6 +37,7 @@ from photosync.sync.interfaces import (
     PhotoSource,
     ProfileTarget,
     Shown,
+    SourceVersion,
     TargetState,
     Trigger,
 )
@@ -119,8 +120,11 @@ class SyncEngine:
         actor: str,
         session_id: str | None = None,
         decide: Callable[[History], Decision] | None = None,
+        run_id: str | None = None,
     ) -> CheckOutcome | None:
-        """Check one user under their lock; with ``decide``, only if it still says so then."""
+        """Check one user under their lock; with ``decide``, only if it still says so then.
+
+        ``run_id``: the bulk run this check is part of (its record marks the user done)."""
         with self.locks.hold(user.id):
             reason = "admin-request"
             if decide is not None:
@@ -128,13 +132,19 @@ class SyncEngine:
                 if not decision.check:
                     return None
                 reason = decision.reason
-            outcome = self._check(user, trigger, reason, session_id, actor)
+            outcome = self._check(user, trigger, reason, session_id, actor, run_id)
         if outcome.result == ERROR:
             log.warning("sync check for %s failed: %s", user.upn, outcome.error)
         return outcome
 
     def _check(
-        self, user: UserInfo, trigger: str, reason: str, session_id: str | None, actor: str
+        self,
+        user: UserInfo,
+        trigger: str,
+        reason: str,
+        session_id: str | None,
+        actor: str,
+        run_id: str | None,
     ) -> CheckOutcome:
         """Check, and record the check exactly once.
 
@@ -159,6 +169,7 @@ class SyncEngine:
                 from_etag=before.source_etag,
                 to_etag=to_etag,
                 error=error,
+                run_id=run_id,
             )
 
         try:
@@ -180,15 +191,8 @@ class SyncEngine:
         outcome: Callable[[str, str | None], CheckOutcome],
     ) -> tuple[CheckOutcome, Shown | None]:
         """Compare versions and write what changed: the check, and what the target did."""
-        if not before.editable:
-            return outcome(NOT_EDITABLE, before.source_etag), None
-        try:
-            current = self.source.current(user)
-        except NoMailbox:
-            return outcome(NO_MAILBOX, before.source_etag), None
-        if current is not None and current.etag == before.source_etag:
-            return outcome(UNCHANGED, current.etag), None
-        photo = self.source.fetch(user, current) if current is not None else None
+        result, current = self._compare(user, before)
+        photo = self.source.fetch(user, current) if result == UPDATED and current else None
         if photo is not None:
             files = self.thumbnails(photo.data)
             check = outcome(UPDATED, photo.etag)
@@ -196,14 +200,41 @@ class SyncEngine:
                 user, files, source_etag=photo.etag, change=change, check=check
             )
             return check, shown
-        if before.picture_source == "mailbox":
-            # Only a picture the mailbox gave is taken back; an upload stays.
+        if result == UPDATED:  # the photo went away between the comparison and the fetch
+            result = _without_photo(before)
+        if result == PLACEHOLDER:
             check = outcome(PLACEHOLDER, None)
             return check, self.target.clear(user, change=change, check=check)
-        return outcome(NO_PHOTO, before.source_etag), None
+        return outcome(result, current.etag if current else before.source_etag), None
+
+    def plan(self, user: UserInfo) -> tuple[str, str | None]:
+        """What a check would come to now, without fetching or writing anything (a dry run):
+        (result, the source etag the target would then show)."""
+        before = self.target.state(user)
+        result, current = self._compare(user, before)
+        if result == PLACEHOLDER:
+            return result, None
+        return result, current.etag if current else before.source_etag
+
+    def _compare(self, user: UserInfo, before: TargetState) -> tuple[str, SourceVersion | None]:
+        """THE rule of a check: what the target should do, given what both sides have."""
+        if not before.editable:
+            return NOT_EDITABLE, None
+        try:
+            current = self.source.current(user)
+        except NoMailbox:
+            return NO_MAILBOX, None
+        if current is None:
+            return _without_photo(before), None
+        return (UNCHANGED if current.etag == before.source_etag else UPDATED), current
 
     def thumbnails(self, master: bytes) -> dict[str, bytes]:
         """The target's sizes of a square master JPEG, each made from the next larger."""
         sizes: Mapping[str, int] = self.target.sizes()
         rendered = imaging.render_square_sizes(master, tuple(sorted(set(sizes.values()))))
         return {name: rendered[size] for name, size in sizes.items()}
+
+
+def _without_photo(before: TargetState) -> str:
+    # Only a picture the source gave is taken back; an upload stays.
+    return PLACEHOLDER if before.picture_source == "mailbox" else NO_PHOTO

@@ -57,6 +57,7 @@ class CheckOutcome:
     to_etag: str | None  # the source version it shows after (or saw unchanged)
     error: str | None = None
     picture_timestamp: str | None = None  # the target's new picture version, when updated
+    run_id: str | None = None  # the bulk run the check was part of
 
 
 # --- the source ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -15,7 +15,7 @@ from sqlalchemy.sql.expression import Executable
 
 from photosync.db import Database, new_id
 from photosync.sync.interfaces import COMPLETED, ERROR, CheckOutcome
-from photosync.sync.models import SessionCheck, SyncCheck, SyncState
+from photosync.sync.models import SessionCheck, SyncCheck, SyncRunItem, SyncState
 from photosync.sync.policy import History
 
 
@@ -103,9 +103,22 @@ def write(conn: Connection, outcome: CheckOutcome) -> None:
             "from_etag": outcome.from_etag,
             "to_etag": outcome.to_etag,
             "error": outcome.error,
+            "run_id": outcome.run_id,
         },
     )
     conn.execute(statements.state, {"user_id": outcome.user_id, **state})
+    if outcome.run_id is not None:
+        # The user is done in their bulk run exactly when this record commits.
+        conn.execute(
+            _RUN_ITEM_DONE,
+            {
+                "b_run_id": outcome.run_id,
+                "b_user_id": outcome.user_id,
+                "result": outcome.result,
+                "reason": outcome.reason,
+                "error": outcome.error,
+            },
+        )
     if outcome.session_id is not None:
         conn.execute(
             statements.session,
@@ -115,6 +128,17 @@ def write(conn: Connection, outcome: CheckOutcome) -> None:
                 "checked_at": outcome.started_at,
             },
         )
+
+
+_RUN_ITEM_DONE = (
+    update(SyncRunItem)
+    .where(
+        SyncRunItem.run_id == bindparam("b_run_id"),
+        SyncRunItem.user_id == bindparam("b_user_id"),
+        SyncRunItem.done.is_(False),
+    )
+    .values(done=True)
+)
 
 
 @dataclass(frozen=True)
@@ -164,6 +188,7 @@ def recent_checks(db: Database, user_id: str, limit: int = 20) -> list[CheckOutc
                 from_etag=row.from_etag,
                 to_etag=row.to_etag,
                 error=row.error,
+                run_id=row.run_id,
             )
             for row in rows
         ]

@@ -6,7 +6,9 @@ requests through its hook (so sites never imports sync); the policy decides, the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
 from photosync.context import Context
@@ -15,9 +17,12 @@ from photosync.directory.services import DirectoryService
 from photosync.mailbox.services import MailboxService
 from photosync.sites.interfaces import ProfileStatus
 from photosync.sites.services import SitesService
+from photosync.sync.bulk import NO_SUCH_USER, BulkRuns, Item, Pace, Progress
 from photosync.sync.engine import SyncEngine, UserLocks
 from photosync.sync.interfaces import (
     ADMIN,
+    BULK,
+    ERROR,
     OWN_LARGE,
     CheckOutcome,
     PhotoSource,
@@ -70,6 +75,7 @@ class SyncService:
             clock=ctx.clock,
             locks=UserLocks(ctx.db),
         )
+        self.runs = BulkRuns(ctx.db)
         sites.set_own_large_hook(self.on_own_large_request)
 
     # --- triggers --------------------------------------------------------------------------
@@ -99,6 +105,91 @@ class SyncService:
         outcome = self.engine.run(info, trigger=trigger, actor=actor)
         assert outcome is not None  # no ``decide``: always runs
         return outcome
+
+    def run_bulk(
+        self,
+        upns: Sequence[str] | None,
+        *,
+        actor: str,
+        concurrency: int = 4,
+        rate: float | None = None,
+        on_progress: Callable[[int, int, int], None] | None = None,
+    ) -> Progress:
+        """Check every user (``upns`` None) or these, as one resumable run (see sync.bulk).
+
+        The same call after a crash continues the unfinished run of the same users.
+        ``on_progress(done, failed, total)`` after each user, from the worker threads.
+        """
+        run_id, _ = self.open_bulk(upns, actor=actor)
+        return self.continue_bulk(
+            run_id, actor=actor, concurrency=concurrency, rate=rate, on_progress=on_progress
+        )
+
+    def open_bulk(self, upns: Sequence[str] | None, *, actor: str) -> tuple[str, bool]:
+        """The run for these users, new or unfinished: (run id, resumed?)."""
+        if upns is None:
+            people: list[tuple[str, str | None]] = [
+                (u.upn, u.id) for u in self.directory.list_users()
+            ]
+        else:
+            found = {upn: self.directory.get_user(upn) for upn in upns}
+            people = [(upn, user.id if user else None) for upn, user in found.items()]
+        return self.runs.open(upns, people, actor=actor, now=self.ctx.clock())
+
+    def continue_bulk(
+        self,
+        run_id: str,
+        *,
+        actor: str,
+        concurrency: int = 4,
+        rate: float | None = None,
+        on_progress: Callable[[int, int, int], None] | None = None,
+    ) -> Progress:
+        start = self.runs.progress(run_id)
+        assert start is not None
+        counts = [start.done, start.failed]
+        lock = threading.Lock()
+        pace = Pace(rate)
+
+        def one(item: Item) -> None:
+            user = self.directory.get_user(item.user_id) if item.user_id else None
+            if user is None:
+                self.runs.mark(run_id, item.position, result=ERROR, error=NO_SUCH_USER)
+                failed = True
+            else:
+                pace.wait()
+                outcome = self.engine.run(user, trigger=BULK, actor=actor, run_id=run_id)
+                failed = outcome is None or outcome.result == ERROR
+            with lock:
+                counts[0] += 1
+                counts[1] += int(failed)
+                done, errors = counts
+            if on_progress is not None:
+                on_progress(done, errors, start.total)
+
+        with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="bulk") as pool:
+            for future in as_completed([pool.submit(one, i) for i in self.runs.pending(run_id)]):
+                future.result()  # a failure outside a check (the database) stops the run
+        self.runs.finish(run_id, self.ctx.clock())
+        finished = self.runs.progress(run_id)
+        assert finished is not None
+        return finished
+
+    def plan(self, upns: Sequence[str] | None) -> list[Item]:
+        """What a bulk check would do, user by user, without writing anything (a dry run)."""
+        users: list[tuple[str, UserInfo | None]] = (
+            [(u.upn, u) for u in self.directory.list_users()]
+            if upns is None
+            else [(upn, self.directory.get_user(upn)) for upn in upns]
+        )
+        planned = []
+        for position, (upn, user) in enumerate(users):
+            if user is None:
+                planned.append(Item(position, upn, None, False, ERROR, "dry-run", NO_SUCH_USER))
+                continue
+            result, _ = self.engine.plan(user)
+            planned.append(Item(position, upn, user.id, False, result, "dry-run", None))
+        return planned
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -1,0 +1,217 @@
+"""Bulk runs: an admin's check of many users, resumable after a crash, with a report.
+
+A run is rows in sync's tables (``sync_runs`` and one ``sync_run_items`` row per user): which
+users it covers, which are done and how each came out. A user is marked done by the ledger in
+the same transaction that records their check (``records.write``), so a run killed at any point
+and started again checks exactly the users it had not finished: none twice, none missed.
+Moving the work between processes is the task library's job (``photosync worker``); the
+ledger is ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, case, func, insert, select, update
+
+from photosync.db import Database, new_id
+from photosync.sync.interfaces import ERROR
+from photosync.sync.models import SyncRun, SyncRunItem
+
+ALL = "all"
+NO_SUCH_USER = "no such user"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One user of a run, as the report lists it."""
+
+    position: int
+    upn: str
+    user_id: str | None
+    done: bool
+    result: str | None
+    reason: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    run_id: str
+    scope: str  # "all" or "N users"
+    actor: str
+    created_at: datetime
+    finished_at: datetime | None
+    total: int
+    done: int
+    failed: int
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+
+def run_key(upns: Sequence[str] | None) -> str:
+    """What identifies "the same command": every user, or this set of UPNs (any order, case)."""
+    scope = ALL if upns is None else "\n".join(sorted({upn.strip().lower() for upn in upns}))
+    return hashlib.sha256(scope.encode()).hexdigest()
+
+
+class BulkRuns:
+    """The runs' rows: created, resumed, progressed (by the ledger), finished, reported."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def open(
+        self,
+        upns: Sequence[str] | None,
+        people: Iterable[tuple[str, str | None]],
+        *,
+        actor: str,
+        now: datetime,
+    ) -> tuple[str, bool]:
+        """The unfinished run of the same command, or a new one over ``people`` (upn, user id
+        or None for no such user): (run id, resumed?)."""
+        key = run_key(upns)
+        with self.db.write_connection() as conn:
+            found = conn.execute(
+                select(SyncRun.id)
+                .where(SyncRun.key == key, SyncRun.finished_at.is_(None))
+                .order_by(SyncRun.created_at.desc())
+                .limit(1)
+            ).scalar()
+            if found is not None:
+                return found, True
+            run_id = new_id()
+            rows = _items(run_id, people)
+            conn.execute(
+                insert(SyncRun),
+                {
+                    "id": run_id,
+                    "key": key,
+                    "scope": ALL if upns is None else "\n".join(upns),
+                    "actor": actor,
+                    "created_at": now,
+                    "total": len(rows),
+                },
+            )
+            for start in range(0, len(rows), 5000):
+                conn.execute(insert(SyncRunItem), rows[start : start + 5000])
+        return run_id, False
+
+    def pending(self, run_id: str) -> list[Item]:
+        return self._items(run_id, pending_only=True)
+
+    def items(self, run_id: str) -> list[Item]:
+        return self._items(run_id, pending_only=False)
+
+    def mark(self, run_id: str, position: int, *, result: str, error: str | None) -> None:
+        """Done without a check (no such user): there is no check record to carry it."""
+        with self.db.write_connection() as conn:
+            conn.execute(
+                update(SyncRunItem)
+                .where(SyncRunItem.run_id == run_id, SyncRunItem.position == position)
+                .values(done=True, result=result, reason="bulk", error=error)
+            )
+
+    def finish(self, run_id: str, now: datetime) -> None:
+        with self.db.write_connection() as conn:
+            conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(finished_at=now))
+
+    def progress(self, run_id: str) -> Progress | None:
+        with self.db.engine.connect() as conn:
+            return _progress(conn, run_id)
+
+    def recent(self, limit: int = 10) -> list[Progress]:
+        with self.db.engine.connect() as conn:
+            ids = conn.execute(
+                select(SyncRun.id).order_by(SyncRun.created_at.desc()).limit(limit)
+            ).scalars()
+            return [p for run_id in list(ids) if (p := _progress(conn, run_id)) is not None]
+
+    def _items(self, run_id: str, *, pending_only: bool) -> list[Item]:
+        query = (
+            select(
+                SyncRunItem.position,
+                SyncRunItem.upn,
+                SyncRunItem.user_id,
+                SyncRunItem.done,
+                SyncRunItem.result,
+                SyncRunItem.reason,
+                SyncRunItem.error,
+            )
+            .where(SyncRunItem.run_id == run_id)
+            .order_by(SyncRunItem.position)
+        )
+        if pending_only:
+            query = query.where(SyncRunItem.done.is_(False))
+        with self.db.engine.connect() as conn:
+            return [Item(*row) for row in conn.execute(query)]
+
+
+def _items(run_id: str, people: Iterable[tuple[str, str | None]]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    seen: set[str] = set()
+    for upn, user_id in people:
+        if user_id is not None and user_id in seen:
+            continue  # a user named twice is checked once
+        if user_id is not None:
+            seen.add(user_id)
+        rows.append(
+            {
+                "run_id": run_id,
+                "position": len(rows),
+                "upn": upn,
+                "user_id": user_id,
+                "done": False,
+            }
+        )
+    return rows
+
+
+def _progress(conn: Connection, run_id: str) -> Progress | None:
+    run = conn.execute(select(SyncRun).where(SyncRun.id == run_id)).first()
+    if run is None:
+        return None
+    done, failed = conn.execute(
+        select(
+            func.count(SyncRunItem.position).filter(SyncRunItem.done.is_(True)),
+            func.coalesce(func.sum(case((SyncRunItem.result == ERROR, 1), else_=0)), 0),
+        ).where(SyncRunItem.run_id == run_id)
+    ).one()
+    scope = run.scope if run.scope == ALL else f"{len(run.scope.splitlines())} users"
+    return Progress(
+        run_id=run.id,
+        scope=scope,
+        actor=run.actor,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        total=run.total,
+        done=int(done),
+        failed=int(failed),
+    )
+
+
+class Pace:
+    """At most ``rate`` starts a second across threads (None: no limit)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
