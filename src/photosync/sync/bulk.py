@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, case, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.sql.expression import Executable
 
 from photosync.db import Database, new_id
 from photosync.sync.interfaces import ERROR
@@ -126,14 +127,14 @@ class BulkRuns:
 
     def progress(self, run_id: str) -> Progress | None:
         with self.db.engine.connect() as conn:
-            return _progress(conn, run_id)
+            found = _progresses(conn, _PROGRESS.where(SyncRun.id == run_id))
+        return found[0] if found else None
 
     def recent(self, limit: int = 10) -> list[Progress]:
+        """The latest runs, newest first."""
+        query = _PROGRESS.order_by(SyncRun.created_at.desc()).limit(limit)
         with self.db.engine.connect() as conn:
-            ids = conn.execute(
-                select(SyncRun.id).order_by(SyncRun.created_at.desc()).limit(limit)
-            ).scalars()
-            return [p for run_id in list(ids) if (p := _progress(conn, run_id)) is not None]
+            return _progresses(conn, query)
 
     def _items(self, run_id: str, *, pending_only: bool) -> list[Item]:
         query = (
@@ -175,27 +176,39 @@ def _items(run_id: str, people: Iterable[tuple[str, str | None]]) -> list[dict[s
     return rows
 
 
-def _progress(conn: Connection, run_id: str) -> Progress | None:
-    run = conn.execute(select(SyncRun).where(SyncRun.id == run_id)).first()
-    if run is None:
-        return None
-    done, failed = conn.execute(
-        select(
-            func.count(SyncRunItem.position).filter(SyncRunItem.done.is_(True)),
-            func.coalesce(func.sum(case((SyncRunItem.result == ERROR, 1), else_=0)), 0),
-        ).where(SyncRunItem.run_id == run_id)
-    ).one()
-    scope = run.scope if run.scope == ALL else f"{len(run.scope.splitlines())} users"
-    return Progress(
-        run_id=run.id,
-        scope=scope,
-        actor=run.actor,
-        created_at=run.created_at,
-        finished_at=run.finished_at,
-        total=run.total,
-        done=int(done),
-        failed=int(failed),
+# Each run with its counts, in one statement (the admin page shows the latest run).
+_PROGRESS = (
+    select(
+        SyncRun.id,
+        SyncRun.scope,
+        SyncRun.actor,
+        SyncRun.created_at,
+        SyncRun.finished_at,
+        SyncRun.total,
+        func.count(SyncRunItem.position).filter(SyncRunItem.done.is_(True)),
+        func.count(SyncRunItem.position).filter(SyncRunItem.result == ERROR),
     )
+    .outerjoin(SyncRunItem, SyncRunItem.run_id == SyncRun.id)
+    .group_by(SyncRun.id)
+)
+
+
+def _progresses(conn: Connection, query: Executable) -> list[Progress]:
+    return [
+        Progress(
+            run_id=run_id,
+            scope=scope if scope == ALL else f"{len(scope.splitlines())} users",
+            actor=actor,
+            created_at=created_at,
+            finished_at=finished_at,
+            total=total,
+            done=int(done),
+            failed=int(failed),
+        )
+        for run_id, scope, actor, created_at, finished_at, total, done, failed in conn.execute(
+            query
+        )
+    ]
 
 
 class Pace:

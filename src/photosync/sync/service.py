@@ -136,6 +136,22 @@ class SyncService:
             people = [(upn, user.id if user else None) for upn, user in found.items()]
         return self.runs.open(upns, people, actor=actor, now=self.ctx.clock())
 
+    def start_bulk(self, upns: Sequence[str] | None, *, actor: str) -> str:
+        """Open (or resume) a bulk run and let it run in the background; its id.
+
+        Progress is read back from the run's rows (``runs.progress``), by any process.
+        """
+        run_id, _ = self.open_bulk(upns, actor=actor)
+        worker = threading.Thread(
+            target=self.continue_bulk,
+            args=(run_id,),
+            kwargs={"actor": actor},
+            name=f"bulk-{run_id[:8]}",
+            daemon=True,
+        )
+        worker.start()
+        return run_id
+
     def continue_bulk(
         self,
         run_id: str,
