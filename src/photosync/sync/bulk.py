@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -90,7 +90,6 @@ class BulkRuns:
             if found is not None:
                 return found, True
             run_id = new_id()
-            rows = _items(run_id, people)
             conn.execute(
                 insert(SyncRun),
                 {
@@ -99,15 +98,25 @@ class BulkRuns:
                     "scope": ALL if upns is None else "\n".join(upns),
                     "actor": actor,
                     "created_at": now,
-                    "total": len(rows),
+                    "total": 0,
                 },
             )
-            for start in range(0, len(rows), 5000):
-                conn.execute(insert(SyncRunItem), rows[start : start + 5000])
+            total = 0
+            for rows in _items(run_id, people):
+                conn.execute(insert(SyncRunItem), rows)
+                total += len(rows)
+            conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(total=total))
         return run_id, False
 
-    def pending(self, run_id: str) -> list[Item]:
-        return self._items(run_id, pending_only=True)
+    def pending(self, run_id: str, *, batch: int = 500) -> Iterator[Item]:
+        """The users not done yet, read ``batch`` at a time (memory stays flat)."""
+        after = -1
+        while True:
+            items = self._items(run_id, pending_only=True, after=after, limit=batch)
+            yield from items
+            if len(items) < batch:
+                return
+            after = items[-1].position
 
     def items(self, run_id: str) -> list[Item]:
         return self._items(run_id, pending_only=False)
@@ -136,7 +145,9 @@ class BulkRuns:
         with self.db.engine.connect() as conn:
             return _progresses(conn, query)
 
-    def _items(self, run_id: str, *, pending_only: bool) -> list[Item]:
+    def _items(
+        self, run_id: str, *, pending_only: bool, after: int = -1, limit: int | None = None
+    ) -> list[Item]:
         query = (
             select(
                 SyncRunItem.position,
@@ -147,8 +158,9 @@ class BulkRuns:
                 SyncRunItem.reason,
                 SyncRunItem.error,
             )
-            .where(SyncRunItem.run_id == run_id)
+            .where(SyncRunItem.run_id == run_id, SyncRunItem.position > after)
             .order_by(SyncRunItem.position)
+            .limit(limit)
         )
         if pending_only:
             query = query.where(SyncRunItem.done.is_(False))
@@ -156,24 +168,27 @@ class BulkRuns:
             return [Item(*row) for row in conn.execute(query)]
 
 
-def _items(run_id: str, people: Iterable[tuple[str, str | None]]) -> list[dict[str, object]]:
+def _items(
+    run_id: str, people: Iterable[tuple[str, str | None]], batch: int = 5000
+) -> Iterator[list[dict[str, object]]]:
+    """The item rows of a new run, ``batch`` at a time; a user named twice is checked once."""
     rows: list[dict[str, object]] = []
     seen: set[str] = set()
+    position = 0
     for upn, user_id in people:
-        if user_id is not None and user_id in seen:
-            continue  # a user named twice is checked once
         if user_id is not None:
+            if user_id in seen:
+                continue
             seen.add(user_id)
         rows.append(
-            {
-                "run_id": run_id,
-                "position": len(rows),
-                "upn": upn,
-                "user_id": user_id,
-                "done": False,
-            }
+            {"run_id": run_id, "position": position, "upn": upn, "user_id": user_id, "done": False}
         )
-    return rows
+        position += 1
+        if len(rows) == batch:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
 
 
 # Each run with its counts, in one statement (the admin page shows the latest run).

@@ -7,8 +7,8 @@ requests through its hook (so sites never imports sync); the policy decides, the
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 from photosync.context import Context
@@ -127,10 +127,9 @@ class SyncService:
 
     def open_bulk(self, upns: Sequence[str] | None, *, actor: str) -> tuple[str, bool]:
         """The run for these users, new or unfinished: (run id, resumed?)."""
+        people: Iterable[tuple[str, str | None]]
         if upns is None:
-            people: list[tuple[str, str | None]] = [
-                (u.upn, u.id) for u in self.directory.list_users()
-            ]
+            people = ((u.upn, u.id) for u in self.directory.iter_users())
         else:
             found = {upn: self.directory.get_user(upn) for upn in upns}
             people = [(upn, user.id if user else None) for upn, user in found.items()]
@@ -183,9 +182,17 @@ class SyncService:
             if on_progress is not None:
                 on_progress(done, errors, start.total)
 
+        # At most a few users in flight at a time, however long the run: memory stays flat.
+        in_flight: set[Future[None]] = set()
         with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="bulk") as pool:
-            for future in as_completed([pool.submit(one, i) for i in self.runs.pending(run_id)]):
-                future.result()  # a failure outside a check (the database) stops the run
+            for item in self.runs.pending(run_id):
+                if len(in_flight) >= 2 * concurrency:
+                    completed, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in completed:
+                        future.result()  # a failure outside a check (the database) stops it
+                in_flight.add(pool.submit(one, item))
+            for future in in_flight:
+                future.result()
         self.runs.finish(run_id, self.ctx.clock())
         finished = self.runs.progress(run_id)
         assert finished is not None
@@ -194,7 +201,7 @@ class SyncService:
     def plan(self, upns: Sequence[str] | None) -> list[Item]:
         """What a bulk check would do, user by user, without writing anything (a dry run)."""
         users: list[tuple[str, UserInfo | None]] = (
-            [(u.upn, u) for u in self.directory.list_users()]
+            [(u.upn, u) for u in self.directory.iter_users()]
             if upns is None
             else [(upn, self.directory.get_user(upn)) for upn in upns]
         )
