@@ -38,6 +38,8 @@ PG_ADMIN_URL = os.environ.get(
 )
 TEST_KEY = "test-signing-key-not-a-secret-0123456789abcdef"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# Development tools the tests share with the benchmarks (tools/population.py, gen_cli_docs.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 
 T = TypeVar("T")

@@ -14,14 +14,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import func, insert, select
+from population import people_with_one_photo
+from sqlalchemy import func, select
 
 from photosync.cli import main
 from photosync.context import Context
-from photosync.db import new_id, utcnow
-from photosync.directory.models import User
-from photosync.mailbox.models import MailboxPhoto, PhotoRendition, PhotoVersion
-from photosync.services import build_services
 from photosync.settings import Settings
 from photosync.sites.models import Profile
 from photosync.sync.models import SyncCheck, SyncRunItem
@@ -117,51 +114,8 @@ PEOPLE = 1000
 
 
 def _many_people_with_photos(data: Path) -> Settings:
-    """PEOPLE users, each with a mailbox photo: one real upload, then its version rows copied
-    for everyone else (same renditions, own etag) in one transaction, which takes a second
-    rather than a thousand uploads."""
     settings = Settings(data_dir=data, secret_key=TEST_KEY)
-    ctx = Context.from_settings(settings)
-    ctx.db.upgrade()
-    services = build_services(ctx)
-    first = services.directory.add_user("p0000@example.org", "P 0")
-    info = services.mailbox.set_photo(first.id, jpeg(700, 600, seed=9), actor="test")
-    now = utcnow()
-    with ctx.db.engine.begin() as conn:
-        renditions = conn.execute(
-            select(PhotoRendition).where(PhotoRendition.version_id == info.version_id)
-        ).all()
-        users, versions, rows, pointers = [], [], [], []
-        for n in range(1, PEOPLE):
-            user_id, version_id = new_id(), new_id()
-            upn = f"p{n:04d}@example.org"
-            users.append(
-                {"id": user_id, "upn": upn, "upn_key": upn, "display_name": f"P {n}", "mail": upn}
-            )
-            versions.append(
-                {
-                    "id": version_id,
-                    "user_id": user_id,
-                    "etag": f"{n:08X}",
-                    "source_sha256": "0" * 64,
-                    "source_format": "jpeg",
-                    "source_width": 700,
-                    "source_height": 600,
-                    "master_size": info.master_size,
-                    "created_at": now,
-                    "created_by": "test",
-                }
-            )
-            rows += [
-                {"version_id": version_id, "size": r.size, "sha256": r.sha256, "length": r.length}
-                for r in renditions
-            ]
-            pointers.append({"user_id": user_id, "current_version_id": version_id})
-        conn.execute(insert(User), users)
-        conn.execute(insert(PhotoVersion), versions)
-        conn.execute(insert(PhotoRendition), rows)
-        conn.execute(insert(MailboxPhoto), pointers)
-    ctx.db.dispose()
+    people_with_one_photo(settings, PEOPLE)
     return settings
 
 
