@@ -1,0 +1,124 @@
+"""Bulk sync: ``photosync sync now --all`` over 1,000 and 10,000 users with 648 px photos.
+
+The limit is what the machine's CPUs can do at best: the bare S/M/L rendition of one user's
+648 master (``render_square_sizes``, measured here, in this run, in CPU time of all its
+threads: the rendition itself runs luma and chroma on two threads) × users ÷ cores. A bulk run
+also looks up versions, reads the master, commits the thumbnails, the profile and the check's
+record, and starts a process; the ratio says how close to the limit all of that comes.
+Target: >= 0.8 of the limit. PnP's uploader, for comparison, does 2 users/s by design.
+Peak memory of the whole command at 1,000 and at 10,000 users: should be flat.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "src"), str(HERE.parent / "tools")]
+
+from _util import interleaved_ms, print_table, verdict  # noqa: E402
+
+TARGET = 0.8
+SIZES = (1_000, 10_000)
+KEY = "bench-signing-key-not-a-secret-0123456789abcdef"
+
+# Runs a command and prints its peak RSS (kB) and wall time: a small launcher in between gives
+# the measured process a fresh high-water mark (see _util.peak_rss_mb).
+LAUNCHER = (
+    "import resource, subprocess, sys, time\n"
+    "t = time.perf_counter()\n"
+    "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+    "elapsed = time.perf_counter() - t\n"
+    "sys.stderr.write(r.stdout[-2000:] + r.stderr[-2000:])\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, elapsed)\n"
+    "sys.exit(r.returncode)"
+)
+
+
+def rendition_ms() -> float:
+    from photosync import imaging
+    from photosync.imaging.testimages import photo_jpeg
+
+    master = imaging.process_upload(
+        photo_jpeg(700, 600, seed=9), limits=imaging.Limits(), sizes=(648,)
+    ).renditions[648]
+    return interleaved_ms(
+        {"render": lambda: imaging.render_square_sizes(master, (48, 72, 300))},
+        repeat=41,
+        clock=time.process_time,
+    )["render"]
+
+
+def bulk_run(data_dir: Path, concurrency: int) -> tuple[float, float]:
+    """(seconds, peak MB) of one `photosync sync now --all` in its own process."""
+    env = {**os.environ, "PHOTOSYNC_DATA_DIR": str(data_dir), "PHOTOSYNC_SECRET_KEY": KEY}
+    command = [
+        sys.executable,
+        "-m",
+        "photosync",
+        "sync",
+        "now",
+        "--all",
+        "--concurrency",
+        str(concurrency),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"bulk run failed: {result.stderr[-2000:]}")
+    peak_kb, seconds = result.stdout.split()[-2:]
+    return float(seconds), int(peak_kb) / 1024
+
+
+def main() -> int:
+    from population import people_with_one_photo
+
+    from photosync.settings import Settings
+
+    cores = os.cpu_count() or 1
+    render = rendition_ms()
+    limit = cores * 1000 / render
+    rows = []
+    for users in SIZES:
+        with tempfile.TemporaryDirectory(prefix="photosync-bulk-") as tmp:
+            data = Path(tmp) / "data"
+            started = time.perf_counter()
+            people_with_one_photo(Settings(data_dir=data, secret_key=KEY), users)
+            setup = time.perf_counter() - started
+            seconds, peak = bulk_run(data, concurrency=cores)
+            rate = users / seconds
+            rows.append(
+                [
+                    f"embedded, {users:,} users",
+                    f"{rate:,.0f}/s",
+                    f"{limit:,.0f}/s",
+                    rate / limit,
+                    f"{peak:,.0f} MB",
+                    verdict(rate / limit >= TARGET),
+                ]
+            )
+            print(f"  ({users:,} users set up in {setup:.1f} s; run took {seconds:.1f} s)")
+    print_table(
+        ["run", "users/s", "CPU limit", "ratio", "peak RSS", f"target >= {TARGET}"],
+        rows,
+        title=(
+            f"photosync sync now --all --concurrency {cores}: limit = {cores} cores x 1 / "
+            f"{render:.2f} ms of CPU (the bare S/M/L rendition of one 648 master); PnP's "
+            "uploader: 2/s"
+        ),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
