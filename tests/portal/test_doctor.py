@@ -124,8 +124,8 @@ SETUPS: dict[str, tuple[Callable[[Services, Make], UserInfo], str, str]] = {
     ),
     "pending": (
         _pending,
-        "Your new photo has not reached SharePoint yet: it still shows the initials placeholder. "
-        "SharePoint copies it the next time you open OneDrive or SharePoint.",
+        "Your new photo has not reached SharePoint yet: it still shows the blank placeholder "
+        "picture. SharePoint copies it the next time you open OneDrive or SharePoint.",
         "Pat Person's new photo has not reached SharePoint yet",
     ),
     "no-photo": (

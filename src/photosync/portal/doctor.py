@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.portal.admin import RESULT_LABELS
+from photosync.portal.admin import when as table_time
 from photosync.portal.pages import page
 from photosync.portal.photos import avatar, sites_photo_url
 from photosync.portal.viewer import CSRF_FIELD, AdminViewer, RequiredViewer, Viewer, check_csrf
@@ -75,7 +76,7 @@ def _render(
     owner = f"users/{user.id}" if for_admin else "me"
     checks = [
         {
-            "at": when(c.started_at),
+            "at": table_time(c.started_at),
             "trigger": TRIGGER_LABELS.get(c.trigger, c.trigger),
             "result": RESULT_LABELS.get(c.result, c.result),
             "error": c.error,

@@ -229,7 +229,7 @@ class _Words:
         """What sites shows now, as a noun phrase."""
         sites = self.facts.sites
         if not sites.has_picture:
-            return "the initials placeholder"
+            return "the blank placeholder picture"
         if sites.picture_source == "upload":
             return "the picture uploaded straight to SharePoint"
         return "the previous photo"
@@ -341,7 +341,7 @@ def _directory_only(f: Facts, d: Decision, w: _Words) -> Texts:
 
 def _no_photo(f: Facts, d: Decision, w: _Words) -> Texts:
     text = (
-        f"{w.Who} {w.has} not added a photo yet, so SharePoint shows the initials placeholder."
+        f"{w.Who} {w.has} not added a photo yet, so SharePoint shows a blank placeholder picture."
         + w.editing_off()
     )
     fix = (
