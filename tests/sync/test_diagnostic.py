@@ -201,6 +201,9 @@ def test_pending_on_user_action_when_the_next_visit_checks() -> None:
 def test_pending_automatic_is_within_seconds() -> None:
     d = diagnose(facts(has=photo(), history=checked(ago=H), policy="automatic"))
     assert "within seconds of a change (the automatic policy)" in d.explanation
+    assert "opens OneDrive or SharePoint after signing in again." in d.explanation
+    never = diagnose(facts(has=photo(), policy="automatic"))
+    assert never.explanation.endswith("the next time Alice opens OneDrive or SharePoint.")
 
 
 def test_pending_manual_waits_for_an_admin() -> None:

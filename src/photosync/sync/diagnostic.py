@@ -410,9 +410,10 @@ def _pending(f: Facts, d: Decision, w: _Words) -> Texts:
             )
         return ("Waiting for an administrator's check", text, w.check_fix(), "check-now")
     if f.policy == AUTOMATIC:
+        again = "" if d.check else " after signing in again"
         text += (
             f" SharePoint {takes} within seconds of a change (the automatic policy), and the "
-            f"next time {w.who} {w.opens} OneDrive or SharePoint after signing in again."
+            f"next time {w.who} {w.opens} OneDrive or SharePoint{again}."
         )
     elif d.check:
         text += f" SharePoint {takes} the next time {w.who} {w.opens} OneDrive or SharePoint."
