@@ -1,4 +1,4 @@
-"""The ``photosync`` command: serve, db, users, apps, photo, sync.
+"""The ``photosync`` command: serve, db, users, apps, photo, sync, doctor.
 
 The composition root on the command line: this module builds the services (on a command's first
 use) and hands them to the role commands through click's context object (see ``cli_support``).
@@ -22,7 +22,7 @@ from photosync.mailbox.cli import photo
 from photosync.services import Services, build_services
 from photosync.settings import Settings, SettingsError, load_settings
 from photosync.sync.cli import Needs as SyncNeeds
-from photosync.sync.cli import sync
+from photosync.sync.cli import doctor, sync
 
 
 class Env:
@@ -130,3 +130,4 @@ main.add_command(users)
 main.add_command(apps)
 main.add_command(photo)
 main.add_command(sync)
+main.add_command(doctor)

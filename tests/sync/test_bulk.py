@@ -4,8 +4,10 @@ a run killed with SIGKILL that the same command finishes: everyone synced, no on
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -64,6 +66,11 @@ def test_all_users_with_a_report(data: Path, tmp_path: Path) -> None:
     }
     status = cli(data, "sync", "status", "alice@example.org").output
     assert "bulk/" in status and "updated" in status
+    [check] = json.loads(cli(data, "sync", "status", "alice@example.org", "--json").output)[
+        "checks"
+    ]
+    run_id = re.search(r"run (\S+) finished", result.output)
+    assert run_id and (check["trigger"], check["run"]) == ("bulk", run_id.group(1))
     # A finished run is not resumed: the same command is a new run, and finds nothing to do.
     again = cli(data, "sync", "now", "--all", "--report", str(report))
     assert "resuming" not in again.output and again.exit_code == 0

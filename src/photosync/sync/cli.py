@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import textwrap
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol, TypeAlias
 
@@ -9,6 +12,13 @@ import click
 
 from photosync.cli_support import CommandEnv, fail, pass_env
 from photosync.sync import bulk_cli
+from photosync.sync.diagnostic import (
+    Diagnosis,
+    check_json,
+    diagnosis_json,
+    next_check_text,
+    sites_json,
+)
 from photosync.sync.interfaces import CheckOutcome
 from photosync.sync.service import NoSuchUser, SyncService, SyncStatus
 
@@ -90,14 +100,42 @@ def sync_now(
 @sync.command("status")
 @click.argument("upn")
 @click.option("--checks", default=5, show_default=True, help="How many recent checks to list.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object: upn, policy, sites, checks."
+)
 @pass_env
-def sync_status(env: Env, upn: str, checks: int) -> None:
+def sync_status(env: Env, upn: str, checks: int, as_json: bool) -> None:
     """What sites shows for UPN, what the last checks did, and when the next one would run."""
     try:
         status = env.services().sync.status(upn)
     except NoSuchUser as exc:
         raise fail(f"no user {upn}") from exc
+    if as_json:
+        click.echo(json.dumps(status_json(status, checks), indent=2))
+        return
     for line in status_lines(status, checks):
+        click.echo(line)
+
+
+@click.command()
+@click.argument("upn")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (state, fix, checks, …).")
+@click.option("--checks", default=5, show_default=True, help="How many recent checks to list.")
+@pass_env
+def doctor(env: Env, upn: str, as_json: bool, checks: int) -> None:
+    """Why UPN's photo does or does not show in SharePoint, and the one thing that fixes it.
+
+    The state is one of in-sync, pending, no-photo, no-mailbox, not-editable, error-backoff,
+    directory-only, upload-kept (see docs/sync.md).
+    """
+    try:
+        diagnosis = env.services().sync.diagnose(upn, checks=checks)
+    except NoSuchUser as exc:
+        raise fail(f"no user {upn}") from exc
+    if as_json:
+        click.echo(json.dumps(diagnosis_json(diagnosis), indent=2))
+        return
+    for line in doctor_lines(diagnosis):
         click.echo(line)
 
 
@@ -133,16 +171,60 @@ def status_lines(status: SyncStatus, checks: int) -> list[str]:
     ]
     if history.last_error:
         lines.append(f"last error: {history.last_error}")
-    when = f" (until {_when(nxt.next_check_at)})" if nxt.next_check_at else ""
     lines.append(
-        "next own-Large request in a checked session: "
-        + ("checks" if nxt.check else "no check")
-        + f" [{nxt.reason}]{when}; a new sign-in session always gets a check"
-        + (" unless backing off after an error" if nxt.reason == "error-backoff" else "")
+        "next own-Large request in a checked session: " + next_check_text(status.policy, nxt)
     )
     if status.recent and checks > 0:
         lines.append("recent checks:")
         lines.extend(f"  {_outcome_line(o)}" for o in status.recent[:checks])
+    return lines
+
+
+def status_json(status: SyncStatus, checks: int) -> dict[str, object]:
+    return {
+        "upn": status.user.upn,
+        "policy": status.policy,
+        "sites": sites_json(status.profile),
+        "checks": [check_json(o) for o in status.recent[: max(checks, 0)]],
+    }
+
+
+def doctor_lines(d: Diagnosis) -> list[str]:
+    f = d.facts
+    photo = f.mailbox_photo
+    if not f.has_mailbox:
+        mailbox = "no mailbox"
+    elif photo is None:
+        mailbox = "no photo"
+    else:
+        mailbox = (
+            f"photo version {photo.etag}, {photo.master_size} px, "
+            f"set {_when(photo.created_at)} by {photo.created_by}"
+        )
+    sites = f.sites
+    if not sites.has_picture:
+        shown = "the placeholder"
+    elif sites.picture_source == "mailbox":
+        shown = f"mailbox version {sites.source_etag}"
+    else:
+        shown = f"a picture from {sites.picture_source}"
+    editable = "" if sites.picture_editable else " (users may not edit the Picture property)"
+    wrap = textwrap.TextWrapper(width=96, subsequent_indent="  ")
+    lines = [
+        f"{f.upn}: {d.state} ({d.headline})",
+        *wrap.wrap(d.explanation),
+        *wrap.wrap(f"fix: {d.fix}"),
+        f"mailbox: {mailbox}",
+        f"sites shows: {shown}{editable}",
+        f"directory thumbnail: {'set' if f.directory_thumbnail else 'not set'}",
+        f"policy: {f.policy}; next check: "
+        + (_when(d.next_check_at) if d.next_check_at else "when an admin runs one"),
+    ]
+    if f.recent:
+        lines.append("last checks:")
+        lines.extend(f"  {_outcome_line(o)}" for o in f.recent)
+    else:
+        lines.append("last checks: none")
     return lines
 
 
@@ -156,6 +238,4 @@ def _outcome_line(o: CheckOutcome) -> str:
 
 
 def _when(value: object) -> str:
-    from datetime import datetime
-
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(value, datetime) else "-"

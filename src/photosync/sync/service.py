@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
@@ -18,6 +19,7 @@ from photosync.mailbox.services import MailboxService
 from photosync.sites.interfaces import ProfileStatus
 from photosync.sites.services import SitesService
 from photosync.sync.bulk import NO_SUCH_USER, BulkRuns, Item, Pace, Progress
+from photosync.sync.diagnostic import Audience, Diagnosis, Facts, diagnose, self_check_wait
 from photosync.sync.engine import SyncEngine, UserLocks
 from photosync.sync.interfaces import (
     ADMIN,
@@ -232,6 +234,48 @@ class SyncService:
             next_request=self._decide(settled, None),
             recent=self.recent_checks(info.id),
         )
+
+    def diagnose(
+        self,
+        user: str,
+        *,
+        session_id: str | None = None,
+        audience: Audience = "admin",
+        checks: int = 5,
+    ) -> Diagnosis:
+        """Why the user's photo does or does not show in sites, and the one fix (reads only).
+
+        ``session_id``: the sign-in session of the person asking about themselves (their own
+        page), whose next own-Large request may still get its check; without one, as
+        ``status`` does, for a session that already had it.
+        """
+        info = self._user(user)
+        history = self.engine.history(info.id, session_id)
+        if session_id is None:
+            history = replace(history, session_checked=True)
+        photo = self.mailbox.current_photo(info.id) if info.has_mailbox else None
+        facts = Facts(
+            upn=info.upn,
+            name=info.display_name,
+            has_mailbox=info.has_mailbox,
+            mailbox_photo=photo,
+            sites=self.sites.profile_status(info.id),
+            directory_thumbnail=bool(self.directory.thumbnail_lengths([info.id])),
+            history=history,
+            has_session=session_id is not None,
+            recent=self.recent_checks(info.id, checks),
+            policy=self.ctx.settings.sync_policy,
+            timing=Timing.from_settings(self.ctx.settings),
+            now=self.ctx.clock(),
+        )
+        return diagnose(facts, audience)
+
+    def self_check_at(self, user_id: str) -> datetime | None:
+        """When the user may next ask for a check of their own photo (None: now).
+
+        From the user's latest check in sync's records, so every server agrees."""
+        last = self.engine.history(user_id, None).last_check_at
+        return self_check_wait(last, self.ctx.clock())
 
     def recent_checks(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
         return self.ledger.recent(user_id, limit)
