@@ -153,7 +153,13 @@ def serve(env: Env, host: str, port: int, data_dir: Path | None, demo: bool) -> 
     help="Run Celery beat here for PHOTOSYNC_SYNC_SCHEDULE (default: when a schedule is set). "
     "With several workers, let one only run it.",
 )
-@click.option("--loglevel", default="info", show_default=True, help="Celery's log level.")
+@click.option(
+    "--loglevel",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="Celery's log level (info: a line per task).",
+)
 @pass_env
 def worker(env: Env, concurrency: int | None, pool: str, beat: bool | None, loglevel: str) -> None:
     """Run sync's tasks from the broker (PHOTOSYNC_BROKER_URL): a Celery worker."""

@@ -246,7 +246,16 @@ def worker_argv(
     settings: Settings, *, concurrency: int | None, pool: str, beat: bool, loglevel: str
 ) -> list[str]:
     """The ``celery worker`` arguments of ``photosync worker``."""
-    argv = ["worker", f"--queues={settings.task_queue}", f"--pool={pool}", f"--loglevel={loglevel}"]
+    argv = [
+        "worker",
+        f"--queues={settings.task_queue}",
+        f"--pool={pool}",
+        f"--loglevel={loglevel}",
+        # Workers need not know each other (no revokes, no remote control of ours): a worker
+        # starts a second sooner without asking its neighbours, and sends no gossip.
+        "--without-mingle",
+        "--without-gossip",
+    ]
     if concurrency is not None:
         argv.append(f"--concurrency={concurrency}")
     if beat:
