@@ -28,7 +28,7 @@ from photosync.sync.tasks import (
     worker_argv,
 )
 from tests.conftest import TEST_KEY, MovableClock, make_settings
-from tests.sites.helpers import checks, set_mailbox_photo
+from tests.sites.helpers import checks, jpeg, set_mailbox_photo
 from tests.sync.conftest import MONTH
 
 DEADLINE_SECONDS = 10.0
@@ -266,3 +266,23 @@ def test_the_scheduler_thread_runs_the_job_and_stops() -> None:
         scheduler.stop()
     assert scheduler.next_at is not None
     assert scheduler.next_at - (datetime.now(UTC) + offset) > timedelta(seconds=30)
+
+
+# --- the CLI: its tasks run before it exits ---------------------------------------------------
+
+
+def test_the_cli_runs_the_checks_it_sets_off_before_it_exits(tmp_path: Path) -> None:
+    data, picture = tmp_path / "data", tmp_path / "a.jpg"
+    picture.write_bytes(jpeg(700, 600, seed=4))
+    env = {"PHOTOSYNC_SECRET_KEY": TEST_KEY, "PHOTOSYNC_SYNC_POLICY": "automatic"}
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(main, ["--data", str(data), *args], env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    cli("users", "add", "alice@example.org", "--name", "Alice")
+    cli("photo", "set", "alice@example.org", str(picture))
+    status = cli("sync", "status", "alice@example.org")
+    assert "sites shows: picture from mailbox" in status
+    assert "automatic/admin-request: updated" in status
