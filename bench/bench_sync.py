@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
 import statistics
@@ -91,8 +90,7 @@ def bench_one_sync(data_dir: Path, where: str) -> bool:
 
 def breakdown(services: Any, users: list[Any]) -> dict[str, float]:
     """The engine's steps one by one, on users not synced yet (a profile, not a benchmark)."""
-    from photosync.sync import records
-    from photosync.sync.records import CheckOutcome
+    from photosync.sync.interfaces import Change, CheckOutcome
 
     engine, clock = services.sync.engine, services.ctx.clock
     times: dict[str, list[float]] = {}
@@ -107,20 +105,19 @@ def breakdown(services: Any, users: list[Any]) -> dict[str, float]:
         info = timed("user lookup", services.directory.get_user, user.id)
         timed("target state", engine.target.state, info)
         version = timed("source version", engine.source.current, info)
-        photo = timed("fetch master", engine.source.fetch_master, info, version)
+        photo = timed("fetch master", engine.source.fetch, info, version)
         files = timed("render", engine.thumbnails, photo.data)
-        staged = timed("stage", engine.target.stage, info, files)
         outcome = CheckOutcome(user.id, "admin", "bench", None, clock(), 0, "updated", None, None)
-        # As the engine does it: the check's record in the transaction that shows the picture.
+        # As the engine does it: the target shows the picture and records the check in one
+        # transaction.
         timed(
-            "commit rows with bytes + record check",
-            engine.target.commit,
+            "show (rows with bytes + record of the check)",
+            engine.target.show,
             info,
-            staged,
+            files,
             source_etag=photo.etag,
-            actor="bench",
-            reason="",
-            also=functools.partial(records.write, outcome=outcome),
+            change=Change("bench", ""),
+            check=outcome,
         )
     return {name: statistics.median(values) for name, values in times.items()}
 

@@ -38,6 +38,8 @@ PG_ADMIN_URL = os.environ.get(
 )
 TEST_KEY = "test-signing-key-not-a-secret-0123456789abcdef"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# Development tools the tests share with the benchmarks (tools/population.py, gen_cli_docs.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 
 T = TypeVar("T")
@@ -107,7 +109,7 @@ def worker_id(request: pytest.FixtureRequest) -> str:
     return str(getattr(request.config, "workerinput", {}).get("workerid", "main"))
 
 
-def _truncate_all(url: str) -> None:
+def truncate_all(url: str) -> None:
     db = Database(url)
     tables = ", ".join(f'"{t.name}"' for t in reversed(metadata.sorted_tables))
     with db.engine.begin() as conn:
@@ -122,7 +124,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         shutil.copy(sqlite_template, path)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
-    _truncate_all(url)
+    truncate_all(url)
     return url
 
 

@@ -13,13 +13,14 @@ import pytest
 from photosync.directory.interfaces import UserInfo
 from photosync.services import Services
 from photosync.settings import Settings
-from photosync.sites.interfaces import InTransaction, SizeCode
 from photosync.sync.interfaces import (
+    Change,
+    CheckOutcome,
     PhotoSource,
     ProfileTarget,
+    Shown,
     SourcePhoto,
     SourceVersion,
-    StagedPicture,
     TargetState,
 )
 from photosync.sync.service import SyncService
@@ -60,63 +61,44 @@ class CountingSource:
             raise ConnectionError("the mailbox server did not answer")
         return self.inner.current(user)
 
-    def fetch_master(self, user: UserInfo, version: SourceVersion) -> SourcePhoto | None:
+    def fetch(self, user: UserInfo, version: SourceVersion) -> SourcePhoto | None:
         with self._lock:
             self.fetches += 1
         time.sleep(self.fetch_delay)
-        return self.inner.fetch_master(user, version)
+        return self.inner.fetch(user, version)
 
 
 class DyingTarget:
-    """The real sites target, but the process "dies" after the thumbnails are made and staged
-    and before the transaction that would write and show them commits (``commit`` raises)."""
+    """The real sites target, but the process "dies" after the thumbnails are made and handed
+    over and before the transaction that would write and show them commits (``show`` raises)."""
 
     def __init__(self, inner: ProfileTarget) -> None:
         self.inner = inner
         self.dying = True
-        self.staged: list[StagedPicture] = []
+        self.handed: list[Mapping[str, bytes]] = []
 
-    def thumbnail_sizes(self) -> Mapping[SizeCode, int]:
-        return self.inner.thumbnail_sizes()
+    def sizes(self) -> Mapping[str, int]:
+        return self.inner.sizes()
 
     def state(self, user: UserInfo) -> TargetState:
         return self.inner.state(user)
 
-    def stage(self, user: UserInfo, files: Mapping[SizeCode, bytes]) -> StagedPicture:
-        staged = self.inner.stage(user, files)
-        self.staged.append(staged)
-        return staged
-
-    def commit(
+    def show(
         self,
         user: UserInfo,
-        staged: StagedPicture,
+        files: Mapping[str, bytes],
         *,
         source_etag: str,
-        actor: str,
-        reason: str,
-        also: InTransaction | None = None,
-    ) -> str:
+        change: Change,
+        check: CheckOutcome,
+    ) -> Shown:
+        self.handed.append(files)
         if self.dying:
-            raise SystemError("killed between staging and the commit")
-        return self.inner.commit(
-            user,
-            staged,
-            source_etag=source_etag,
-            actor=actor,
-            reason=reason,
-            also=also,
-        )
+            raise SystemError("killed between making the thumbnails and the commit")
+        return self.inner.show(user, files, source_etag=source_etag, change=change, check=check)
 
-    def clear(
-        self,
-        user: UserInfo,
-        *,
-        actor: str,
-        reason: str,
-        also: InTransaction | None = None,
-    ) -> None:
-        self.inner.clear(user, actor=actor, reason=reason, also=also)
+    def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
+        return self.inner.clear(user, change=change, check=check)
 
 
 Rewire = Callable[..., SyncService]
@@ -150,6 +132,6 @@ def counting(services: Services, rewire: Rewire) -> CountingSource:
 
 @pytest.fixture
 def dying(services: Services, rewire: Rewire) -> DyingTarget:
-    target = DyingTarget(SitesProfileTarget(services.sites))
+    target = DyingTarget(SitesProfileTarget(services.sites, services.sync.ledger))
     rewire(target=target)
     return target

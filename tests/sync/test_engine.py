@@ -4,6 +4,7 @@ half-written when a sync dies, nothing written when nothing changed."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import httpx
 from fastapi.testclient import TestClient
@@ -14,10 +15,9 @@ from photosync.audit import AuditEvent
 from photosync.blobs import sha256_hex
 from photosync.directory.interfaces import UserInfo
 from photosync.services import Services
-from photosync.sites.interfaces import InTransaction
-from photosync.sites.library import Staged
 from photosync.sites.models import LibraryFile
-from photosync.sync.interfaces import StagedPicture
+from photosync.sync.interfaces import CheckOutcome
+from photosync.sync.records import DatabaseLedger
 from photosync.sync.targets import SitesProfileTarget
 from tests.conftest import MovableClock
 from tests.sites.helpers import (
@@ -108,15 +108,15 @@ def test_a_sync_killed_half_way_leaves_the_previous_picture(
     clock.advance(hours=1)
     outcome = services.sync.check_now(alice.upn, actor="test")
     assert outcome.result == "error" and "killed" in (outcome.error or "")
-    # The new thumbnails were made and staged, but no library row holds them or points at them.
-    [staged] = dying.staged[-1:]
-    assert isinstance(staged.handle, Staged)
-    assert {code: sha256_hex(data) for code, data in staged.handle.files.items()} == staged.refs
+    # The new thumbnails were made and handed over, but no library row holds or points at them.
+    [handed] = dying.handed[-1:]
+    assert set(handed) == {"S", "M", "L"}
+    refs = {code: sha256_hex(data) for code, data in handed.items()}
     with services.ctx.db.session() as session:
         rows = session.execute(select(LibraryFile.sha256, LibraryFile.data)).all()
     assert len(rows) == 3  # the previous picture's S/M/L
-    assert not {sha for sha, _ in rows} & set(staged.refs.values())
-    assert not {data for _, data in rows} & set(staged.handle.files.values())
+    assert not {sha for sha, _ in rows} & set(refs.values())
+    assert not {data for _, data in rows} & set(handed.values())
     after = {code: userphoto(client, auth, alice.upn, code).content for code in "SML"}
     assert after == before
     status = services.sites.profile_status(alice.id)
@@ -205,32 +205,20 @@ def test_a_check_commits_once_with_its_record_and_a_failed_commit_records_only_t
     )
     status_before = services.sites.profile_status(alice.id)
 
-    class FailsAfterRecording(SitesProfileTarget):
-        def commit(
-            self,
-            user: UserInfo,
-            staged: StagedPicture,
-            *,
-            source_etag: str,
-            actor: str,
-            reason: str,
-            also: InTransaction | None = None,
-        ) -> str:
+    class FailsAfterRecording(DatabaseLedger):
+        """Writes the record inside the picture's transaction, then that transaction fails."""
+
+        def writer(self, check: CheckOutcome) -> Callable[[Connection], None]:
+            write = super().writer(check)
+
             def record_then_fail(conn: Connection) -> None:
-                assert also is not None
-                also(conn)
+                write(conn)
                 raise SystemError("the database went away before COMMIT")
 
-            return super().commit(
-                user,
-                staged,
-                source_etag=source_etag,
-                actor=actor,
-                reason=reason,
-                also=record_then_fail,
-            )
+            return record_then_fail
 
-    rewire(target=FailsAfterRecording(services.sites))
+    ledger = FailsAfterRecording(services.ctx.db)
+    rewire(target=SitesProfileTarget(services.sites, ledger))
     set_mailbox_photo(services, alice, seed=2)
     clock.advance(hours=1)
     outcome = services.sync.check_now(alice.upn, actor="test")

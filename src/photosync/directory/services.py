@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 from PIL import Image, UnidentifiedImageError
@@ -178,6 +178,20 @@ class DirectoryService:
             users = [UserInfo(*row) for row in rows]
             total = conn.scalar(select(func.count()).select_from(User).where(*matching))
         return users, int(total or 0)
+
+    def iter_users(self, batch: int = 1000) -> Iterator[UserInfo]:
+        """Every user, by id, read ``batch`` at a time (keyset paging): a bulk run over
+        100,000 people holds one batch in memory, not the directory."""
+        after = ""
+        while True:
+            with self.ctx.db.engine.connect() as conn:
+                rows = conn.execute(
+                    _USER_COLUMNS.where(User.id > after).order_by(User.id).limit(batch)
+                ).all()
+            yield from (UserInfo(*row) for row in rows)
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
 
     def thumbnail_lengths(self, user_ids: Sequence[str]) -> dict[str, int]:
         """The size in bytes of each user's thumbnailPhoto, without reading the bytes (one

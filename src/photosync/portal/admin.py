@@ -176,6 +176,7 @@ def admin_page(
         next_url=_admin_url(search, number + 1) if number < pages else None,
         notice=notice,
         picture_editable=service(request, SyncService).picture_editable(),
+        runs=service(request, SyncService).runs.recent(1),
     )
 
 

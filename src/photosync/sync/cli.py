@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, TypeAlias
 
 import click
 
 from photosync.cli_support import CommandEnv, fail, pass_env
-from photosync.sync.records import CheckOutcome
+from photosync.sync import bulk_cli
+from photosync.sync.interfaces import CheckOutcome
 from photosync.sync.service import NoSuchUser, SyncService, SyncStatus
 
 ACTOR = "cli"
@@ -29,10 +31,53 @@ def sync() -> None:
 
 
 @sync.command("now")
-@click.argument("upn")
+@click.argument("upns", nargs=-1, metavar="[UPN]...")
+@click.option("--all", "everyone", is_flag=True, help="Every user (a bulk run).")
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Checks at once.",
+)
+@click.option("--rate", type=click.FloatRange(min=0.01), help="At most this many users a second.")
+@click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write upn,result,reason,error for every user of the run to this CSV file.",
+)
 @pass_env
-def sync_now(env: Env, upn: str) -> None:
-    """Check UPN's mailbox photo now and update sites if it changed (ignores the policy)."""
+def sync_now(
+    env: Env,
+    upns: tuple[str, ...],
+    everyone: bool,
+    concurrency: int,
+    rate: float | None,
+    dry_run: bool,
+    report: Path | None,
+) -> None:
+    """Check mailbox photos now and update sites where they changed (ignores the policy).
+
+    One UPN: that user, now. Several UPNs or --all: a bulk run, which the same command
+    resumes after a crash (only the users it had not finished). Exit status 0 when every
+    user succeeded, 1 when some failed, 2 on bad usage.
+    """
+    if everyone == bool(upns):
+        raise click.UsageError("name the users (UPN...) or give --all, not both")
+    bulk = everyone or len(upns) > 1 or dry_run or report is not None or rate is not None
+    if bulk:
+        status = bulk_cli.run(
+            env.services().sync,
+            None if everyone else list(upns),
+            actor=ACTOR,
+            concurrency=concurrency,
+            rate=rate,
+            dry_run=dry_run,
+            report=report,
+        )
+        raise SystemExit(status)
+    [upn] = upns
     try:
         outcome = env.services().sync.check_now(upn, actor=ACTOR)
     except NoSuchUser as exc:

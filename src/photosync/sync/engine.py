@@ -12,19 +12,17 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 from photosync import imaging
-from photosync.context import Context
 from photosync.db import Database
 from photosync.directory.interfaces import UserInfo
-from photosync.sites.interfaces import SIZE_CODES, InTransaction, SizeCode
-from photosync.sync import records
 from photosync.sync.interfaces import (
     ERROR,
     NO_MAILBOX,
@@ -33,18 +31,29 @@ from photosync.sync.interfaces import (
     PLACEHOLDER,
     UNCHANGED,
     UPDATED,
+    Change,
+    CheckOutcome,
     NoMailbox,
     PhotoSource,
     ProfileTarget,
+    Shown,
+    SourceVersion,
     TargetState,
     Trigger,
 )
 from photosync.sync.policy import Decision, History
-from photosync.sync.records import CheckOutcome
 
 log = logging.getLogger(__name__)
 
-Recorder = InTransaction  # writes the check's record inside the target's transaction
+Clock = Callable[[], datetime]
+
+
+class Ledger(Protocol):
+    """Where the engine keeps its record of every check (sync's own tables, or memory)."""
+
+    def history(self, user_id: str, session_id: str | None) -> History: ...
+
+    def record(self, check: CheckOutcome) -> None: ...
 
 
 # Checks running at once in one process. Their work is CPU-bound (decode, resize, encode), so
@@ -55,7 +64,9 @@ MAX_CONCURRENT_CHECKS = 4
 
 
 class UserLocks:
-    def __init__(self, db: Database) -> None:
+    """One check per user at a time: a thread lock, and on PostgreSQL an advisory lock."""
+
+    def __init__(self, db: Database | None = None) -> None:
         self.db = db
         self._guard = threading.Lock()
         self._slots = threading.BoundedSemaphore(MAX_CONCURRENT_CHECKS)
@@ -68,7 +79,7 @@ class UserLocks:
         with self._guard:
             lock = self._locks.setdefault(user_id, threading.Lock())
         with lock, self._slots:
-            if self.db.is_sqlite:
+            if self.db is None or self.db.is_sqlite:
                 # The embedded default is one process: the thread lock is the whole story.
                 yield
                 return
@@ -83,14 +94,23 @@ def lock_key(user_id: str) -> int:
 
 
 class SyncEngine:
-    def __init__(self, ctx: Context, source: PhotoSource, target: ProfileTarget) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        source: PhotoSource,
+        target: ProfileTarget,
+        ledger: Ledger,
+        *,
+        clock: Clock,
+        locks: UserLocks | None = None,
+    ) -> None:
         self.source = source
         self.target = target
-        self.locks = UserLocks(ctx.db)
+        self.ledger = ledger
+        self.clock = clock
+        self.locks = locks or UserLocks()
 
     def history(self, user_id: str, session_id: str | None) -> History:
-        return records.load_history(self.ctx.db, user_id, session_id)
+        return self.ledger.history(user_id, session_id)
 
     def run(
         self,
@@ -100,8 +120,11 @@ class SyncEngine:
         actor: str,
         session_id: str | None = None,
         decide: Callable[[History], Decision] | None = None,
+        run_id: str | None = None,
     ) -> CheckOutcome | None:
-        """Check one user under their lock; with ``decide``, only if it still says so then."""
+        """Check one user under their lock; with ``decide``, only if it still says so then.
+
+        ``run_id``: the bulk run this check is part of (its record marks the user done)."""
         with self.locks.hold(user.id):
             reason = "admin-request"
             if decide is not None:
@@ -109,30 +132,32 @@ class SyncEngine:
                 if not decision.check:
                     return None
                 reason = decision.reason
-            outcome = self._check(user, trigger, reason, session_id, actor)
+            outcome = self._check(user, trigger, reason, session_id, actor, run_id)
         if outcome.result == ERROR:
             log.warning("sync check for %s failed: %s", user.upn, outcome.error)
         return outcome
 
     def _check(
-        self, user: UserInfo, trigger: str, reason: str, session_id: str | None, actor: str
+        self,
+        user: UserInfo,
+        trigger: str,
+        reason: str,
+        session_id: str | None,
+        actor: str,
+        run_id: str | None,
     ) -> CheckOutcome:
-        """Check, and record the check: in the target's own transaction when it changes a picture.
+        """Check, and record the check exactly once.
 
-        One write transaction per check rather than two (the target's change, then the
-        record): each costs a BEGIN IMMEDIATE, a profile lock and a commit on the request's
-        path. A target that fails after running ``also`` rolls the record back with its change,
-        so the record of a check exists exactly when what it describes does. A check that
-        changed nothing, or failed, is recorded in a transaction of its own (the only write).
+        A change hands the target the record of the check it is part of (``Shown.recorded``:
+        our sites commits both in one transaction, so the record exists exactly when the
+        change does and a check costs one commit). A check that changed nothing, or failed, or
+        whose target keeps no records, is recorded here.
         """
-        started_at = self.ctx.clock()
+        started_at = self.clock()
         t0 = time.perf_counter()
         before = TargetState(None, None)
-        recorded: list[CheckOutcome] = []
 
-        def outcome(
-            result: str, to_etag: str | None, error: str | None, timestamp: str | None = None
-        ) -> CheckOutcome:
+        def outcome(result: str, to_etag: str | None, error: str | None = None) -> CheckOutcome:
             return CheckOutcome(
                 user_id=user.id,
                 trigger=trigger,
@@ -144,78 +169,72 @@ class SyncEngine:
                 from_etag=before.source_etag,
                 to_etag=to_etag,
                 error=error,
-                picture_timestamp=timestamp,
+                run_id=run_id,
             )
 
-        def recording(result: str, to_etag: str | None) -> Recorder:
-            def write(conn: Connection) -> None:
-                done = outcome(result, to_etag, None)
-                records.write(conn, done)
-                recorded.append(done)
-
-            return write
-
-        result, to_etag, error, timestamp = ERROR, None, None, None
         try:
             before = self.target.state(user)
-            to_etag = before.source_etag
-            result, to_etag, timestamp = self._pull(
-                user, before, f"{trigger}: {reason}", actor, recording
-            )
+            change = Change(actor=actor, reason=f"{trigger}: {reason}")
+            done, shown = self._pull(user, before, change, outcome)
         except Exception as exc:  # recorded, and the previous picture stays
-            # A record written inside a transaction that then failed was rolled back with it.
-            recorded.clear()
-            result, timestamp, error = ERROR, None, f"{type(exc).__name__}: {exc}"
             log.debug("sync check for %s failed", user.upn, exc_info=True)
-        if recorded:
-            return replace(recorded[-1], picture_timestamp=timestamp)
-        # Nothing changed (or the change failed), or the target did not run ``also``.
-        done = outcome(result, to_etag, error, timestamp)
-        records.record(self.ctx.db, done)
-        return done
+            done, shown = outcome(ERROR, before.source_etag, f"{type(exc).__name__}: {exc}"), None
+        if shown is None or not shown.recorded:
+            self.ledger.record(done)
+        return done if shown is None else replace(done, picture_timestamp=shown.timestamp)
 
     def _pull(
         self,
         user: UserInfo,
         before: TargetState,
-        why: str,
-        actor: str,
-        recording: Callable[[str, str | None], Recorder],
-    ) -> tuple[str, str | None, str | None]:
-        """Compare versions and write what changed: (result, source etag shown, timestamp)."""
+        change: Change,
+        outcome: Callable[[str, str | None], CheckOutcome],
+    ) -> tuple[CheckOutcome, Shown | None]:
+        """Compare versions and write what changed: the check, and what the target did."""
+        result, current = self._compare(user, before)
+        photo = self.source.fetch(user, current) if result == UPDATED and current else None
+        if photo is not None:
+            files = self.thumbnails(photo.data)
+            check = outcome(UPDATED, photo.etag)
+            shown = self.target.show(
+                user, files, source_etag=photo.etag, change=change, check=check
+            )
+            return check, shown
+        if result == UPDATED:  # the photo went away between the comparison and the fetch
+            result = _without_photo(before)
+        if result == PLACEHOLDER:
+            check = outcome(PLACEHOLDER, None)
+            return check, self.target.clear(user, change=change, check=check)
+        return outcome(result, current.etag if current else before.source_etag), None
+
+    def plan(self, user: UserInfo) -> tuple[str, str | None]:
+        """What a check would come to now, without fetching or writing anything (a dry run):
+        (result, the source etag the target would then show)."""
+        before = self.target.state(user)
+        result, current = self._compare(user, before)
+        if result == PLACEHOLDER:
+            return result, None
+        return result, current.etag if current else before.source_etag
+
+    def _compare(self, user: UserInfo, before: TargetState) -> tuple[str, SourceVersion | None]:
+        """THE rule of a check: what the target should do, given what both sides have."""
         if not before.editable:
-            return NOT_EDITABLE, before.source_etag, None
+            return NOT_EDITABLE, None
         try:
             current = self.source.current(user)
         except NoMailbox:
-            return NO_MAILBOX, before.source_etag, None
-        if current is not None and current.etag == before.source_etag:
-            return UNCHANGED, current.etag, None
-        photo = self.source.fetch_master(user, current) if current is not None else None
-        if photo is not None:
-            staged = self.target.stage(user, self.thumbnails(photo.data))
-            timestamp = self.target.commit(
-                user,
-                staged,
-                source_etag=photo.etag,
-                actor=actor,
-                reason=why,
-                also=recording(UPDATED, photo.etag),
-            )
-            return UPDATED, photo.etag, timestamp
-        if before.picture_source == "mailbox":
-            # Only a picture the mailbox gave is taken back; an upload stays.
-            self.target.clear(
-                user,
-                actor=actor,
-                reason=why,
-                also=recording(PLACEHOLDER, None),
-            )
-            return PLACEHOLDER, None, None
-        return NO_PHOTO, before.source_etag, None
+            return NO_MAILBOX, None
+        if current is None:
+            return _without_photo(before), None
+        return (UNCHANGED if current.etag == before.source_etag else UPDATED), current
 
-    def thumbnails(self, master: bytes) -> dict[SizeCode, bytes]:
-        """S/M/L of a square master JPEG, each made from the next larger (imaging's rule)."""
-        sizes = self.target.thumbnail_sizes()
+    def thumbnails(self, master: bytes) -> dict[str, bytes]:
+        """The target's sizes of a square master JPEG, each made from the next larger."""
+        sizes: Mapping[str, int] = self.target.sizes()
         rendered = imaging.render_square_sizes(master, tuple(sorted(set(sizes.values()))))
-        return {code: rendered[sizes[code]] for code in SIZE_CODES}
+        return {name: rendered[size] for name, size in sizes.items()}
+
+
+def _without_photo(before: TargetState) -> str:
+    # Only a picture the source gave is taken back; an upload stays.
+    return PLACEHOLDER if before.picture_source == "mailbox" else NO_PHOTO

@@ -1,18 +1,21 @@
-"""The two sides the sync engine connects, as small interfaces.
+"""Sync's vocabulary and the two sides the engine connects, as small interfaces.
 
-``PhotoSource`` is where photos come from (our mailbox now, Microsoft Graph later) and
-``ProfileTarget`` is where thumbnails go (our sites now, SharePoint Online later). The engine only
-ever sees these, so the same policy and engine can run against a real Microsoft 365 tenant.
+``PhotoSource`` is where photos come from (our mailbox now; Microsoft Graph, LDAP or a folder
+later) and ``ProfileTarget`` is where thumbnails go (our sites now; SharePoint Online, Graph or
+LDAP later). Like httpx's transport boundary, both take and return plain typed values only:
+users, bytes, etags and sync's own records; no database connection, callback or opaque handle
+crosses the seam. ``sync.memory`` implements both in memory, and the engine's behavioural tests
+run against those and against the real mailbox and sites alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 from photosync.directory.interfaces import UserInfo
-from photosync.sites.interfaces import InTransaction, SizeCode
 
 # What started a check (SyncCheck.trigger; `photosync sync status --json` prints it).
 Trigger = Literal["own-large", "admin", "bulk", "automatic", "schedule"]
@@ -40,19 +43,37 @@ class NoMailbox(Exception):
 
 
 @dataclass(frozen=True)
+class CheckOutcome:
+    """One check, as sync records it (its ledger) and reports it (CLI, portal, diagnostic)."""
+
+    user_id: str
+    trigger: str  # a Trigger
+    reason: str  # why it ran: the policy's reason, or "admin-request"
+    session_id: str | None
+    started_at: datetime
+    duration_ms: int
+    result: str  # UPDATED, UNCHANGED, …
+    from_etag: str | None  # the source version the target showed before
+    to_etag: str | None  # the source version it shows after (or saw unchanged)
+    error: str | None = None
+    picture_timestamp: str | None = None  # the target's new picture version, when updated
+    run_id: str | None = None  # the bulk run the check was part of
+
+
+# --- the source ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
 class SourceVersion:
     """The version of a user's photo the source has now; ``etag`` changes with every version."""
 
     etag: str
     master_size: int
-    # Source-specific (e.g. our mailbox's stored version): lets fetch_master read exactly
-    # this version without looking it up again.
-    handle: object = None
 
 
 @dataclass(frozen=True)
 class SourcePhoto:
-    etag: str
+    etag: str  # the version these bytes are (a newer one than asked for if it moved meanwhile)
     data: bytes  # the largest square JPEG the source offers
 
 
@@ -60,8 +81,12 @@ class PhotoSource(Protocol):
     def current(self, user: UserInfo) -> SourceVersion | None:
         """The current version, None if the user has no photo; NoMailbox if they cannot have one."""
 
-    def fetch_master(self, user: UserInfo, version: SourceVersion) -> SourcePhoto | None:
-        """The largest size of ``version``, or None if it is gone by now."""
+    def fetch(self, user: UserInfo, version: SourceVersion) -> SourcePhoto | None:
+        """The largest square of the user's photo (``version``, or what replaced it), or None if
+        the photo is gone by now."""
+
+
+# --- the target ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -74,53 +99,40 @@ class TargetState:
 
 
 @dataclass(frozen=True)
-class StagedPicture:
-    """Thumbnails on their way to the target, not shown yet (refs are target-specific).
+class Change:
+    """Who asked for a change of the target's picture and why (for the target's audit)."""
 
-    Our sites keeps the bytes in the handle until ``commit`` writes them with the rows; a
-    remote target may have uploaded them already.
-    """
+    actor: str
+    reason: str
 
-    refs: Mapping[SizeCode, str]
-    lengths: Mapping[SizeCode, int]
-    handle: object = None  # target-specific, e.g. the bytes themselves or uploads in flight
+
+@dataclass(frozen=True)
+class Shown:
+    """What a target did with a change."""
+
+    timestamp: str | None  # the target's new picture version (SharePoint's SPS-PictureTimestamp)
+    # True when the target committed ``check`` (sync's record of this check) in the same
+    # transaction as its change, so that the record exists exactly when the change does;
+    # False leaves the engine to record it right after (a target outside our database).
+    recorded: bool = False
 
 
 class ProfileTarget(Protocol):
-    def thumbnail_sizes(self) -> Mapping[SizeCode, int]:
-        """Pixel size of each thumbnail the target keeps, e.g. S 48, M 72, L 300."""
+    def sizes(self) -> Mapping[str, int]:
+        """Pixel size of each thumbnail the target keeps, by name: S 48, M 72, L 300."""
 
     def state(self, user: UserInfo) -> TargetState: ...
 
-    def stage(self, user: UserInfo, files: Mapping[SizeCode, bytes]) -> StagedPicture:
-        """Get the thumbnails ready (or start storing them); none is shown before ``commit``."""
-
-    def commit(
+    def show(
         self,
         user: UserInfo,
-        staged: StagedPicture,
+        files: Mapping[str, bytes],
         *,
         source_etag: str,
-        actor: str,
-        reason: str,
-        also: InTransaction | None = None,
-    ) -> str:
-        """Show the staged thumbnails, all-or-nothing, once durably stored; the new timestamp."""
+        change: Change,
+        check: CheckOutcome,
+    ) -> Shown:
+        """Show these thumbnails (one JPEG per name of ``sizes``), all or nothing."""
 
-    def clear(
-        self,
-        user: UserInfo,
-        *,
-        actor: str,
-        reason: str,
-        also: InTransaction | None = None,
-    ) -> None:
+    def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
         """Back to the placeholder (the source's photo was deleted)."""
-
-
-# ``also`` (above): the engine's record of the check. A target whose rows live in photosync's
-# database runs it in the transaction of its change, so a check commits once and its record
-# exists exactly when the change does; a target that does not call it (one that keeps nothing
-# in this database) leaves the engine to record the check in a transaction of its own, as the
-# engine does for a check that changed nothing. The record is sync's alone: targets keep no
-# history of checks.

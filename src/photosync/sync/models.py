@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from photosync.db import Base, UTCDateTime, new_id, utcnow
@@ -32,6 +32,8 @@ class SyncCheck(Base):
     from_etag: Mapped[str | None] = mapped_column(String(16))
     to_etag: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    # The bulk run this check was part of (``photosync sync now --all``), if any.
+    run_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class SessionCheck(Base):
@@ -63,3 +65,40 @@ class SyncState(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncRun(Base):
+    """An admin's bulk run: which users it covers is its items; its ledger is its items' states.
+
+    ``key`` names what was asked (every user, or these UPNs), so that the same command run again
+    after a crash finds the unfinished run and resumes it.
+    """
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    scope: Mapped[str] = mapped_column(Text)  # "all", or the UPNs asked for, one per line
+    actor: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SyncRunItem(Base):
+    """One user of a run: pending until the check that covers them is recorded (in the same
+    transaction as that check, so a user is done exactly when their check is)."""
+
+    __tablename__ = "sync_run_items"
+    __table_args__ = (Index("ix_sync_run_items_run_done", "run_id", "done"),)
+
+    run_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("sync_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upn: Mapped[str] = mapped_column(String(320))
+    user_id: Mapped[str | None] = mapped_column(String(36))  # None: no such user
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)

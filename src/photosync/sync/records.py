@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import Executable
 
 from photosync.db import Database, new_id
-from photosync.sync.interfaces import COMPLETED, ERROR
-from photosync.sync.models import SessionCheck, SyncCheck, SyncState
+from photosync.sync.interfaces import COMPLETED, ERROR, CheckOutcome
+from photosync.sync.models import SessionCheck, SyncCheck, SyncRunItem, SyncState
 from photosync.sync.policy import History
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """One check as it is recorded (SyncCheck) and reported (CLI, portal, diagnostic)."""
-
-    user_id: str
-    trigger: str  # a sync.interfaces.Trigger
-    reason: str  # why it ran: the policy's reason, or "admin-request"
-    session_id: str | None
-    started_at: datetime
-    duration_ms: int
-    result: str  # see sync.interfaces (UPDATED, UNCHANGED, …)
-    from_etag: str | None  # the source version the profile showed before
-    to_etag: str | None  # the source version it shows after (or saw unchanged)
-    error: str | None = None
-    picture_timestamp: str | None = None  # the new SPS-PictureTimestamp when updated
 
 
 def load_history(db: Database, user_id: str, session_id: str | None) -> History:
@@ -85,11 +68,7 @@ def load_histories(db: Database, user_ids: Sequence[str]) -> dict[str, History]:
 
 
 def record(db: Database, outcome: CheckOutcome) -> None:
-    """Log the check, move the user's state on, and mark the session as checked, atomically.
-
-    The engine has the target run ``write`` inside the transaction that changes a picture
-    (one commit per check); this is for a check that changed none.
-    """
+    """Log the check, move the user's state on, and mark the session as checked, atomically."""
     with db.write_connection() as conn:
         write(conn, outcome)
 
@@ -124,9 +103,22 @@ def write(conn: Connection, outcome: CheckOutcome) -> None:
             "from_etag": outcome.from_etag,
             "to_etag": outcome.to_etag,
             "error": outcome.error,
+            "run_id": outcome.run_id,
         },
     )
     conn.execute(statements.state, {"user_id": outcome.user_id, **state})
+    if outcome.run_id is not None:
+        # The user is done in their bulk run exactly when this record commits.
+        conn.execute(
+            _RUN_ITEM_DONE,
+            {
+                "b_run_id": outcome.run_id,
+                "b_user_id": outcome.user_id,
+                "result": outcome.result,
+                "reason": outcome.reason,
+                "error": outcome.error,
+            },
+        )
     if outcome.session_id is not None:
         conn.execute(
             statements.session,
@@ -136,6 +128,17 @@ def write(conn: Connection, outcome: CheckOutcome) -> None:
                 "checked_at": outcome.started_at,
             },
         )
+
+
+_RUN_ITEM_DONE = (
+    update(SyncRunItem)
+    .where(
+        SyncRunItem.run_id == bindparam("b_run_id"),
+        SyncRunItem.user_id == bindparam("b_user_id"),
+        SyncRunItem.done.is_(False),
+    )
+    .values(done=True)
+)
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,31 @@ def recent_checks(db: Database, user_id: str, limit: int = 20) -> list[CheckOutc
                 from_etag=row.from_etag,
                 to_etag=row.to_etag,
                 error=row.error,
+                run_id=row.run_id,
             )
             for row in rows
         ]
+
+
+class DatabaseLedger:
+    """Sync's ledger of checks in photosync's database (the engine's ``Ledger``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def history(self, user_id: str, session_id: str | None) -> History:
+        return load_history(self.db, user_id, session_id)
+
+    def histories(self, user_ids: Sequence[str]) -> dict[str, History]:
+        return load_histories(self.db, user_ids)
+
+    def record(self, check: CheckOutcome) -> None:
+        record(self.db, check)
+
+    def writer(self, check: CheckOutcome) -> Callable[[Connection], None]:
+        """``record`` as a step of a transaction a target of ours already has open, so that its
+        change and the record of the check commit together (see sync.targets)."""
+        return functools.partial(write, outcome=check)
+
+    def recent(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
+        return recent_checks(self.db, user_id, limit)

@@ -6,7 +6,9 @@ requests through its hook (so sites never imports sync); the policy decides, the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 from photosync.context import Context
@@ -15,11 +17,20 @@ from photosync.directory.services import DirectoryService
 from photosync.mailbox.services import MailboxService
 from photosync.sites.interfaces import ProfileStatus
 from photosync.sites.services import SitesService
-from photosync.sync import records
-from photosync.sync.engine import SyncEngine
-from photosync.sync.interfaces import ADMIN, OWN_LARGE, PhotoSource, ProfileTarget, Trigger
+from photosync.sync.bulk import NO_SUCH_USER, BulkRuns, Item, Pace, Progress
+from photosync.sync.engine import SyncEngine, UserLocks
+from photosync.sync.interfaces import (
+    ADMIN,
+    BULK,
+    ERROR,
+    OWN_LARGE,
+    CheckOutcome,
+    PhotoSource,
+    ProfileTarget,
+    Trigger,
+)
 from photosync.sync.policy import Decision, History, Timing, decide
-from photosync.sync.records import CheckOutcome
+from photosync.sync.records import DatabaseLedger
 from photosync.sync.sources import MailboxPhotoSource
 from photosync.sync.targets import SitesProfileTarget
 
@@ -56,11 +67,15 @@ class SyncService:
         self.directory = directory
         self.mailbox = mailbox
         self.sites = sites
+        self.ledger = DatabaseLedger(ctx.db)
         self.engine = SyncEngine(
-            ctx,
             source or MailboxPhotoSource(mailbox),
-            target or SitesProfileTarget(sites),
+            target or SitesProfileTarget(sites, self.ledger),
+            self.ledger,
+            clock=ctx.clock,
+            locks=UserLocks(ctx.db),
         )
+        self.runs = BulkRuns(ctx.db)
         sites.set_own_large_hook(self.on_own_large_request)
 
     # --- triggers --------------------------------------------------------------------------
@@ -91,6 +106,114 @@ class SyncService:
         assert outcome is not None  # no ``decide``: always runs
         return outcome
 
+    def run_bulk(
+        self,
+        upns: Sequence[str] | None,
+        *,
+        actor: str,
+        concurrency: int = 4,
+        rate: float | None = None,
+        on_progress: Callable[[int, int, int], None] | None = None,
+    ) -> Progress:
+        """Check every user (``upns`` None) or these, as one resumable run (see sync.bulk).
+
+        The same call after a crash continues the unfinished run of the same users.
+        ``on_progress(done, failed, total)`` after each user, from the worker threads.
+        """
+        run_id, _ = self.open_bulk(upns, actor=actor)
+        return self.continue_bulk(
+            run_id, actor=actor, concurrency=concurrency, rate=rate, on_progress=on_progress
+        )
+
+    def open_bulk(self, upns: Sequence[str] | None, *, actor: str) -> tuple[str, bool]:
+        """The run for these users, new or unfinished: (run id, resumed?)."""
+        people: Iterable[tuple[str, str | None]]
+        if upns is None:
+            people = ((u.upn, u.id) for u in self.directory.iter_users())
+        else:
+            found = {upn: self.directory.get_user(upn) for upn in upns}
+            people = [(upn, user.id if user else None) for upn, user in found.items()]
+        return self.runs.open(upns, people, actor=actor, now=self.ctx.clock())
+
+    def start_bulk(self, upns: Sequence[str] | None, *, actor: str) -> str:
+        """Open (or resume) a bulk run and let it run in the background; its id.
+
+        Progress is read back from the run's rows (``runs.progress``), by any process.
+        """
+        run_id, _ = self.open_bulk(upns, actor=actor)
+        worker = threading.Thread(
+            target=self.continue_bulk,
+            args=(run_id,),
+            kwargs={"actor": actor},
+            name=f"bulk-{run_id[:8]}",
+            daemon=True,
+        )
+        worker.start()
+        return run_id
+
+    def continue_bulk(
+        self,
+        run_id: str,
+        *,
+        actor: str,
+        concurrency: int = 4,
+        rate: float | None = None,
+        on_progress: Callable[[int, int, int], None] | None = None,
+    ) -> Progress:
+        start = self.runs.progress(run_id)
+        assert start is not None
+        counts = [start.done, start.failed]
+        lock = threading.Lock()
+        pace = Pace(rate)
+
+        def one(item: Item) -> None:
+            user = self.directory.get_user(item.user_id) if item.user_id else None
+            if user is None:
+                self.runs.mark(run_id, item.position, result=ERROR, error=NO_SUCH_USER)
+                failed = True
+            else:
+                pace.wait()
+                outcome = self.engine.run(user, trigger=BULK, actor=actor, run_id=run_id)
+                failed = outcome is None or outcome.result == ERROR
+            with lock:
+                counts[0] += 1
+                counts[1] += int(failed)
+                done, errors = counts
+            if on_progress is not None:
+                on_progress(done, errors, start.total)
+
+        # At most a few users in flight at a time, however long the run: memory stays flat.
+        in_flight: set[Future[None]] = set()
+        with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="bulk") as pool:
+            for item in self.runs.pending(run_id):
+                if len(in_flight) >= 2 * concurrency:
+                    completed, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in completed:
+                        future.result()  # a failure outside a check (the database) stops it
+                in_flight.add(pool.submit(one, item))
+            for future in in_flight:
+                future.result()
+        self.runs.finish(run_id, self.ctx.clock())
+        finished = self.runs.progress(run_id)
+        assert finished is not None
+        return finished
+
+    def plan(self, upns: Sequence[str] | None) -> list[Item]:
+        """What a bulk check would do, user by user, without writing anything (a dry run)."""
+        users: list[tuple[str, UserInfo | None]] = (
+            [(u.upn, u) for u in self.directory.iter_users()]
+            if upns is None
+            else [(upn, self.directory.get_user(upn)) for upn in upns]
+        )
+        planned = []
+        for position, (upn, user) in enumerate(users):
+            if user is None:
+                planned.append(Item(position, upn, None, False, ERROR, "dry-run", NO_SUCH_USER))
+                continue
+            result, _ = self.engine.plan(user)
+            planned.append(Item(position, upn, user.id, False, result, "dry-run", None))
+        return planned
+
     # --- reading ---------------------------------------------------------------------------
 
     def explain(self, user_id: str, session_id: str | None = None) -> Decision:
@@ -111,12 +234,12 @@ class SyncService:
         )
 
     def recent_checks(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
-        return records.recent_checks(self.ctx.db, user_id, limit)
+        return self.ledger.recent(user_id, limit)
 
     def histories(self, user_ids: Sequence[str]) -> dict[str, History]:
         """Each user's latest check, in one query (the admin page's); never-checked users are
         left out."""
-        return records.load_histories(self.ctx.db, user_ids)
+        return self.ledger.histories(user_ids)
 
     # --- the tenant setting (kept by sites; here for the CLI and the portal's admin page) --
 

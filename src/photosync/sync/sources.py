@@ -1,14 +1,14 @@
 """Our own mailbox as the engine's PhotoSource (a Microsoft Graph source would sit beside it).
 
-It uses the mailbox service's stored-version reads rather than only ``MailboxReader``: one query
-finds the current version with its blob keys, and the master is then read by key, so a check
-does not look the user up three times, and the bytes fetched are those of the version compared.
+It uses the mailbox service's stored-version read (one query: the current version with its blob
+keys) for ``current`` and again for ``fetch``, then reads the master by key; a version that moved
+in between is fetched as the newer one, under its own etag.
 """
 
 from __future__ import annotations
 
 from photosync.directory.interfaces import UserInfo
-from photosync.mailbox.services import MailboxService, StoredPhoto
+from photosync.mailbox.services import MailboxService
 from photosync.sync.interfaces import NoMailbox, SourcePhoto, SourceVersion
 
 
@@ -22,12 +22,10 @@ class MailboxPhotoSource:
         stored = self.mailbox.stored_photo(user.id)
         if stored is None:
             return None
-        return SourceVersion(stored.info.etag, stored.info.master_size, stored)
+        return SourceVersion(stored.info.etag, stored.info.master_size)
 
-    def fetch_master(self, user: UserInfo, version: SourceVersion) -> SourcePhoto | None:
-        stored = version.handle
-        if not isinstance(stored, StoredPhoto):
-            stored = self.mailbox.stored_photo(user.id)
-            if stored is None:
-                return None
-        return SourcePhoto(stored.info.etag, self.mailbox.rendition(stored))  # None = master
+    def fetch(self, user: UserInfo, version: SourceVersion) -> SourcePhoto | None:
+        stored = self.mailbox.stored_photo(user.id)
+        if stored is None:
+            return None
+        return SourcePhoto(stored.info.etag, self.mailbox.rendition(stored))  # the master

@@ -1,61 +1,58 @@
-"""Our own sites as the engine's ProfileTarget (SharePoint Online would sit beside it)."""
+"""Our own sites as the engine's ProfileTarget (SharePoint Online would sit beside it).
+
+Sites keeps its thumbnails in photosync's database, so the picture change and sync's record of
+the check that made it commit in one transaction: sites' ``also`` step runs the ledger's write
+(``DatabaseLedger.writer``) inside it. That transaction is this adapter's business; the engine
+only hands over plain values (the thumbnails, the check) and gets plain values back.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from photosync.directory.interfaces import UserInfo
-from photosync.sites.interfaces import InTransaction, SizeCode
-from photosync.sites.library import Staged
+from photosync.sites.interfaces import SIZE_CODES, SizeCode
 from photosync.sites.services import SitesService
-from photosync.sync.interfaces import StagedPicture, TargetState
+from photosync.sync.interfaces import Change, CheckOutcome, Shown, TargetState
+from photosync.sync.records import DatabaseLedger
 
 
 class SitesProfileTarget:
-    def __init__(self, sites: SitesService) -> None:
+    def __init__(self, sites: SitesService, ledger: DatabaseLedger) -> None:
         self.sites = sites
+        self.ledger = ledger
 
-    def thumbnail_sizes(self) -> Mapping[SizeCode, int]:
-        return self.sites.thumbnail_sizes()
+    def sizes(self) -> Mapping[str, int]:
+        return {code: size for code, size in self.sites.thumbnail_sizes().items()}
 
     def state(self, user: UserInfo) -> TargetState:
         source, etag, editable = self.sites.picture_state(user.id)
         return TargetState(source, etag, editable)
 
-    def stage(self, user: UserInfo, files: Mapping[SizeCode, bytes]) -> StagedPicture:
-        staged = self.sites.stage_picture(files)
-        return StagedPicture(refs=staged.keys, lengths=staged.lengths, handle=staged)
-
-    def commit(
+    def show(
         self,
         user: UserInfo,
-        staged: StagedPicture,
+        files: Mapping[str, bytes],
         *,
         source_etag: str,
-        actor: str,
-        reason: str,
-        also: InTransaction | None = None,
-    ) -> str:
-        if not isinstance(staged.handle, Staged):
-            # The bytes travel in the handle to the rows that keep them: nothing else has them.
-            raise TypeError("sites can only show thumbnails it staged itself")
-        return self.sites.show_picture(
+        change: Change,
+        check: CheckOutcome,
+    ) -> Shown:
+        thumbnails: dict[SizeCode, bytes] = {code: files[code] for code in SIZE_CODES}
+        timestamp = self.sites.show_picture(
             user,
-            staged.handle,
+            self.sites.stage_picture(thumbnails),
             source="mailbox",
             source_etag=source_etag,
-            actor=actor,
-            reason=reason,
-            editable=True,  # the engine only commits what an editable profile may show
-            also=also,
+            actor=change.actor,
+            reason=change.reason,
+            editable=True,  # the engine only shows what an editable profile may show
+            also=self.ledger.writer(check),
         )
+        return Shown(timestamp, recorded=True)
 
-    def clear(
-        self,
-        user: UserInfo,
-        *,
-        actor: str,
-        reason: str,
-        also: InTransaction | None = None,
-    ) -> None:
-        self.sites.clear_picture(user.id, actor=actor, reason=reason, also=also)
+    def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
+        self.sites.clear_picture(
+            user.id, actor=change.actor, reason=change.reason, also=self.ledger.writer(check)
+        )
+        return Shown(None, recorded=True)

@@ -1,0 +1,245 @@
+"""Bulk runs: an admin's check of many users, resumable after a crash, with a report.
+
+A run is rows in sync's tables (``sync_runs`` and one ``sync_run_items`` row per user): which
+users it covers, which are done and how each came out. A user is marked done by the ledger in
+the same transaction that records their check (``records.write``), so a run killed at any point
+and started again checks exactly the users it had not finished: none twice, none missed.
+Moving the work between processes is the task library's job (``photosync worker``); the
+ledger is ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.sql.expression import Executable
+
+from photosync.db import Database, new_id
+from photosync.sync.interfaces import ERROR
+from photosync.sync.models import SyncRun, SyncRunItem
+
+ALL = "all"
+NO_SUCH_USER = "no such user"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One user of a run, as the report lists it."""
+
+    position: int
+    upn: str
+    user_id: str | None
+    done: bool
+    result: str | None
+    reason: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    run_id: str
+    scope: str  # "all" or "N users"
+    actor: str
+    created_at: datetime
+    finished_at: datetime | None
+    total: int
+    done: int
+    failed: int
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+
+def run_key(upns: Sequence[str] | None) -> str:
+    """What identifies "the same command": every user, or this set of UPNs (any order, case)."""
+    scope = ALL if upns is None else "\n".join(sorted({upn.strip().lower() for upn in upns}))
+    return hashlib.sha256(scope.encode()).hexdigest()
+
+
+class BulkRuns:
+    """The runs' rows: created, resumed, progressed (by the ledger), finished, reported."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def open(
+        self,
+        upns: Sequence[str] | None,
+        people: Iterable[tuple[str, str | None]],
+        *,
+        actor: str,
+        now: datetime,
+    ) -> tuple[str, bool]:
+        """The unfinished run of the same command, or a new one over ``people`` (upn, user id
+        or None for no such user): (run id, resumed?)."""
+        key = run_key(upns)
+        with self.db.write_connection() as conn:
+            found = conn.execute(
+                select(SyncRun.id)
+                .where(SyncRun.key == key, SyncRun.finished_at.is_(None))
+                .order_by(SyncRun.created_at.desc())
+                .limit(1)
+            ).scalar()
+            if found is not None:
+                return found, True
+            run_id = new_id()
+            conn.execute(
+                insert(SyncRun),
+                {
+                    "id": run_id,
+                    "key": key,
+                    "scope": ALL if upns is None else "\n".join(upns),
+                    "actor": actor,
+                    "created_at": now,
+                    "total": 0,
+                },
+            )
+            total = 0
+            for rows in _items(run_id, people):
+                conn.execute(insert(SyncRunItem), rows)
+                total += len(rows)
+            conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(total=total))
+        return run_id, False
+
+    def pending(self, run_id: str, *, batch: int = 500) -> Iterator[Item]:
+        """The users not done yet, read ``batch`` at a time (memory stays flat)."""
+        after = -1
+        while True:
+            items = self._items(run_id, pending_only=True, after=after, limit=batch)
+            yield from items
+            if len(items) < batch:
+                return
+            after = items[-1].position
+
+    def items(self, run_id: str) -> list[Item]:
+        return self._items(run_id, pending_only=False)
+
+    def mark(self, run_id: str, position: int, *, result: str, error: str | None) -> None:
+        """Done without a check (no such user): there is no check record to carry it."""
+        with self.db.write_connection() as conn:
+            conn.execute(
+                update(SyncRunItem)
+                .where(SyncRunItem.run_id == run_id, SyncRunItem.position == position)
+                .values(done=True, result=result, reason="bulk", error=error)
+            )
+
+    def finish(self, run_id: str, now: datetime) -> None:
+        with self.db.write_connection() as conn:
+            conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(finished_at=now))
+
+    def progress(self, run_id: str) -> Progress | None:
+        with self.db.engine.connect() as conn:
+            found = _progresses(conn, _PROGRESS.where(SyncRun.id == run_id))
+        return found[0] if found else None
+
+    def recent(self, limit: int = 10) -> list[Progress]:
+        """The latest runs, newest first."""
+        query = _PROGRESS.order_by(SyncRun.created_at.desc()).limit(limit)
+        with self.db.engine.connect() as conn:
+            return _progresses(conn, query)
+
+    def _items(
+        self, run_id: str, *, pending_only: bool, after: int = -1, limit: int | None = None
+    ) -> list[Item]:
+        query = (
+            select(
+                SyncRunItem.position,
+                SyncRunItem.upn,
+                SyncRunItem.user_id,
+                SyncRunItem.done,
+                SyncRunItem.result,
+                SyncRunItem.reason,
+                SyncRunItem.error,
+            )
+            .where(SyncRunItem.run_id == run_id, SyncRunItem.position > after)
+            .order_by(SyncRunItem.position)
+            .limit(limit)
+        )
+        if pending_only:
+            query = query.where(SyncRunItem.done.is_(False))
+        with self.db.engine.connect() as conn:
+            return [Item(*row) for row in conn.execute(query)]
+
+
+def _items(
+    run_id: str, people: Iterable[tuple[str, str | None]], batch: int = 5000
+) -> Iterator[list[dict[str, object]]]:
+    """The item rows of a new run, ``batch`` at a time; a user named twice is checked once."""
+    rows: list[dict[str, object]] = []
+    seen: set[str] = set()
+    position = 0
+    for upn, user_id in people:
+        if user_id is not None:
+            if user_id in seen:
+                continue
+            seen.add(user_id)
+        rows.append(
+            {"run_id": run_id, "position": position, "upn": upn, "user_id": user_id, "done": False}
+        )
+        position += 1
+        if len(rows) == batch:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
+
+
+# Each run with its counts, in one statement (the admin page shows the latest run).
+_PROGRESS = (
+    select(
+        SyncRun.id,
+        SyncRun.scope,
+        SyncRun.actor,
+        SyncRun.created_at,
+        SyncRun.finished_at,
+        SyncRun.total,
+        func.count(SyncRunItem.position).filter(SyncRunItem.done.is_(True)),
+        func.count(SyncRunItem.position).filter(SyncRunItem.result == ERROR),
+    )
+    .outerjoin(SyncRunItem, SyncRunItem.run_id == SyncRun.id)
+    .group_by(SyncRun.id)
+)
+
+
+def _progresses(conn: Connection, query: Executable) -> list[Progress]:
+    return [
+        Progress(
+            run_id=run_id,
+            scope=scope if scope == ALL else f"{len(scope.splitlines())} users",
+            actor=actor,
+            created_at=created_at,
+            finished_at=finished_at,
+            total=total,
+            done=int(done),
+            failed=int(failed),
+        )
+        for run_id, scope, actor, created_at, finished_at, total, done, failed in conn.execute(
+            query
+        )
+    ]
+
+
+class Pace:
+    """At most ``rate`` starts a second across threads (None: no limit)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)

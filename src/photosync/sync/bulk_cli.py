@@ -1,0 +1,126 @@
+"""``photosync sync now --all | UPN…`` as a bulk run: progress, pace, dry run, report.
+
+A terminal gets a ``rich`` progress bar (done, failed, users/s, time left); anything else (a
+log, a pipe) a plain line every 100 users. Exit status: 0 when every user succeeded, 1 when
+some failed (the report lists them), 2 on bad usage (click's own).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from photosync.sync.bulk import Item
+from photosync.sync.interfaces import ERROR
+from photosync.sync.service import SyncService
+
+LINE_EVERY = 100
+
+
+def run(
+    sync: SyncService,
+    upns: Sequence[str] | None,
+    *,
+    actor: str,
+    concurrency: int,
+    rate: float | None,
+    dry_run: bool,
+    report: Path | None,
+) -> int:
+    """Run (or resume) the bulk check; the exit status."""
+    who = "every user" if upns is None else f"{len(upns)} user(s)"
+    if dry_run:
+        items = sync.plan(upns)
+        for item in items:
+            click.echo(f"{item.upn}: would be {item.result}" + _error(item))
+        changes = sum(item.result in ("updated", "placeholder") for item in items)
+        click.echo(f"dry run over {who}: {changes} would change; nothing was written")
+        return _finish(items, report)
+    run_id, resumed = sync.open_bulk(upns, actor=actor)
+    start = sync.runs.progress(run_id)
+    assert start is not None
+    if resumed:
+        click.echo(
+            f"resuming run {run_id}: {start.done} of {start.total} users were done, "
+            f"{start.total - start.done} to go"
+        )
+    else:
+        click.echo(f"run {run_id}: checking {who} ({start.total})")
+    with _reporter(start.total, start.done) as on_progress:
+        done = sync.continue_bulk(
+            run_id, actor=actor, concurrency=concurrency, rate=rate, on_progress=on_progress
+        )
+    click.echo(
+        f"run {run_id} finished: {done.done} checked, {done.failed} failed"
+        + (f"; report in {report}" if report else "")
+    )
+    return _finish(sync.runs.items(run_id), report)
+
+
+def _finish(items: list[Item], report: Path | None) -> int:
+    if report is not None:
+        with report.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["upn", "result", "reason", "error"])
+            for item in items:
+                writer.writerow([item.upn, item.result or "", item.reason or "", item.error or ""])
+    return 1 if any(item.result == ERROR for item in items) else 0
+
+
+def _error(item: Item) -> str:
+    return f" ({item.error})" if item.error else ""
+
+
+class _reporter:
+    """A progress bar on a terminal, a line per LINE_EVERY users elsewhere."""
+
+    def __init__(self, total: int, done: int) -> None:
+        self.total, self.first = total, done
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+        self.bar: Progress | None = None
+        if sys.stdout.isatty():
+            self.bar = Progress(
+                TextColumn("[bold]sync"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("failed {task.fields[failed]}"),
+                TextColumn("{task.fields[rate]:.1f} users/s"),
+                TimeRemainingColumn(),
+                console=Console(),
+            )
+            self.task = self.bar.add_task("sync", total=total, completed=done, failed=0, rate=0.0)
+
+    def __enter__(self) -> Callable[[int, int, int], None]:
+        if self.bar is not None:
+            self.bar.start()
+        return self.update
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def update(self, done: int, failed: int, total: int) -> None:
+        rate = (done - self.first) / max(time.monotonic() - self.started, 1e-6)
+        with self.lock:
+            if self.bar is not None:
+                self.bar.update(self.task, completed=done, failed=failed, rate=rate)
+            elif done % LINE_EVERY == 0 or done == total:
+                left = (total - done) / rate if rate > 0 else 0.0
+                click.echo(
+                    f"{done}/{total} done, {failed} failed, {rate:.1f} users/s, {left:.0f} s left"
+                )
