@@ -27,9 +27,9 @@ from tests.conftest import (
     PASSWORD,
     TEST_KEY,
     LiveServer,
-    _truncate_all,
     start_server,
     stop_server,
+    truncate_all,
 )
 from tests.e2e.test_sites_server import ALICE, BOB, sign_in
 from tests.sites.helpers import USERPHOTO, jpeg
@@ -173,7 +173,7 @@ def stop_worker(worker: subprocess.Popen[bytes]) -> None:
 def test_with_a_broker_the_work_goes_through_a_celery_worker(
     tmp_path: Path, postgres_url: str, queue: str
 ) -> None:
-    _truncate_all(postgres_url)
+    truncate_all(postgres_url)
     data = tmp_path / "server-data"
     data.mkdir()
     server = start_server(

@@ -111,10 +111,11 @@ class SyncTasks:
             log.info("sync task for user %s: no such user any more", user_id)
 
     def _check_everyone(self, trigger: Trigger) -> None:
-        users = self._sync().directory.list_users()
-        log.info("sync check of everyone (%s): %d users", trigger, len(users))
-        for user in users:
+        sent = 0
+        for user in self._sync().directory.iter_users():  # a batch at a time: memory stays flat
             self.check_user(user.id, trigger)
+            sent += 1
+        log.info("sync check of everyone (%s): %d users", trigger, sent)
 
     def _run_logged(self, name: str, args: tuple[str, ...]) -> None:
         try:
