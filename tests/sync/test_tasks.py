@@ -142,6 +142,32 @@ def test_check_everyone_sends_one_check_per_user(
     assert checks(services.ctx, carol)[0].result in ("no-photo", "no-mailbox")
 
 
+@pytest.mark.parametrize("policy", ["on-user-action"])
+def test_check_everyone_with_one_thread_queues_no_more_than_it_can_run(
+    services: Services,
+) -> None:
+    people = [services.directory.add_user(f"p{n}@example.org", f"P{n}") for n in range(7)]
+    one = SyncTasks(
+        services.ctx.settings.model_copy(update={"task_threads": 1}), lambda: services.sync
+    )
+    waiting: list[int] = []
+    original = one._pool_is_full
+
+    def full() -> bool:
+        waiting.append(one._pending)
+        return original()
+
+    one._pool_is_full = full  # type: ignore[method-assign]
+    try:
+        one.check_everyone("schedule")
+        assert one.wait_idle(timeout=DEADLINE_SECONDS)
+    finally:
+        one.close()
+    assert max(waiting) <= 2  # the fan-out itself and at most one queued check
+    for person in people:
+        assert [c.trigger for c in checks(services.ctx, person)] == ["schedule"]
+
+
 def test_a_task_for_a_user_who_is_gone_does_nothing(services: Services) -> None:
     services.tasks.check_user("no-such-user-id", "automatic")
     assert services.tasks.wait_idle(timeout=DEADLINE_SECONDS)

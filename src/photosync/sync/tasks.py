@@ -112,10 +112,21 @@ class SyncTasks:
 
     def _check_everyone(self, trigger: Trigger) -> None:
         sent = 0
-        for user in self._sync().directory.iter_users():  # a batch at a time: memory stays flat
-            self.check_user(user.id, trigger)
+        for user in self._sync().directory.iter_users():  # read a batch at a time
+            if self._pool_is_full():
+                # The caller runs it: the embedded pool's queue never holds the directory,
+                # and a pool of one thread (this one) still gets through everyone.
+                self._check_user(user.id, trigger)
+            else:
+                self.check_user(user.id, trigger)
             sent += 1
         log.info("sync check of everyone (%s): %d users", trigger, sent)
+
+    def _pool_is_full(self) -> bool:
+        if self.distributed:  # the broker holds what waits
+            return False
+        with self._idle:
+            return self._pending >= 2 * self.settings.task_threads
 
     def _run_logged(self, name: str, args: tuple[str, ...]) -> None:
         try:
