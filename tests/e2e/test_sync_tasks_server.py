@@ -138,7 +138,8 @@ def queue() -> Iterator[str]:
     name = f"photosync-test-{uuid.uuid4().hex[:12]}"
     yield name
     client = redis.Redis.from_url(REDIS)
-    client.delete(name)
+    # The queue, and the exchange bindings kombu keeps beside it.
+    client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
     client.close()
 
 
