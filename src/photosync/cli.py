@@ -1,4 +1,4 @@
-"""The ``photosync`` command: serve, db, users, apps, photo, sync, doctor.
+"""The ``photosync`` command: serve, worker, db, users, apps, photo, sync, doctor.
 
 The composition root on the command line: this module builds the services (on a command's first
 use) and hands them to the role commands through click's context object (see ``cli_support``).
@@ -23,6 +23,7 @@ from photosync.services import Services, build_services
 from photosync.settings import Settings, SettingsError, load_settings
 from photosync.sync.cli import Needs as SyncNeeds
 from photosync.sync.cli import doctor, sync
+from photosync.sync.tasks import PerProcess, SyncTasks, worker_argv
 
 
 class Env:
@@ -49,6 +50,11 @@ class Env:
     def services(self) -> Services:
         return self._services
 
+    def close(self) -> None:
+        """At the end of a command: the checks it set off (automatic policy) run to the end."""
+        if "_services" in self.__dict__:
+            self._services.tasks.close()
+
 
 def _serves_every_role(
     env: Env,
@@ -70,7 +76,8 @@ def _serves_every_role(
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
     """photosync: an organisation's profile pictures, self-hosted."""
-    ctx.obj = Env(data_dir)
+    ctx.obj = env = Env(data_dir)
+    ctx.call_on_close(env.close)
 
 
 @main.command()
@@ -101,15 +108,80 @@ def serve(env: Env, host: str, port: int, data_dir: Path | None, demo: bool) -> 
         for line in create_demo(services):
             click.echo(line)
     base = f"http://{host}:{port}"
-    click.echo(f"photosync {__version__} on {base}  (data: {env.settings.data_dir.resolve()})")
+    settings = env.settings
+    click.echo(f"photosync {__version__} on {base}  (data: {settings.data_dir.resolve()})")
     click.echo(f"  portal {base}/   Graph {base}/v1.0   SharePoint {base}/_api")
-    uvicorn.run(
-        app_for(services),
-        host=host,
-        port=port,
-        log_level=os.environ.get("PHOTOSYNC_LOG_LEVEL", "info"),
-        proxy_headers=True,
-        server_header=False,
+    click.echo(f"  sync policy {settings.sync_policy}; tasks run {services.tasks.describe()}")
+    # Without a broker the schedule runs here; with one, Celery beat in a worker runs it.
+    scheduler = services.tasks.schedule(services.ctx.clock)
+    if scheduler is not None:
+        click.echo(f"  check of everyone on schedule '{settings.sync_schedule}' (UTC)")
+        scheduler.start()
+    try:
+        uvicorn.run(
+            app_for(services),
+            host=host,
+            port=port,
+            log_level=os.environ.get("PHOTOSYNC_LOG_LEVEL", "info"),
+            proxy_headers=True,
+            server_header=False,
+        )
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+        services.tasks.close(cancel_pending=True)
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Checks at once: processes (threads with --pool threads). Default: one per core.",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "threads", "solo"]),
+    default="prefork",
+    show_default=True,
+    help="Celery's execution pool.",
+)
+@click.option(
+    "--beat/--no-beat",
+    default=None,
+    help="Run Celery beat here for PHOTOSYNC_SYNC_SCHEDULE (default: when a schedule is set). "
+    "With several workers, let one only run it.",
+)
+@click.option(
+    "--loglevel",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="Celery's log level (info: a line per task).",
+)
+@pass_env
+def worker(env: Env, concurrency: int | None, pool: str, beat: bool | None, loglevel: str) -> None:
+    """Run sync's tasks from the broker (PHOTOSYNC_BROKER_URL): a Celery worker."""
+    settings = env.settings
+    if not settings.broker_url:
+        raise BadSettings(
+            "PHOTOSYNC_BROKER_URL is empty: tasks run inside photosync serve; "
+            "set it (redis://… or amqp://…) to run them in workers"
+        )
+    services = env.services()  # applies migrations once, before any worker process starts
+    # Each worker process builds its own services from the same settings; this one's
+    # connections are closed first, so that none is shared with a forked child.
+    services.ctx.db.dispose()
+    per_process = PerProcess(lambda: build_services(Context.from_settings(settings)))
+    tasks = SyncTasks(settings, lambda: per_process().sync)
+    run_beat = bool(settings.sync_schedule) if beat is None else beat
+    click.echo(
+        f"photosync {__version__} worker: tasks from {tasks.broker_address()}, "
+        f"queue {settings.task_queue}" + (", with beat" if run_beat else "")
+    )
+    tasks.celery.worker_main(
+        worker_argv(settings, concurrency=concurrency, pool=pool, beat=run_beat, loglevel=loglevel)
     )
 
 

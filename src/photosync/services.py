@@ -9,6 +9,7 @@ from photosync.directory.services import DirectoryService
 from photosync.mailbox.services import MailboxService
 from photosync.sites.services import SitesService
 from photosync.sync.service import SyncService
+from photosync.sync.tasks import AUTOMATIC_POLICY, SyncTasks
 
 
 @dataclass
@@ -18,6 +19,8 @@ class Services:
     mailbox: MailboxService
     sites: SitesService
     sync: SyncService
+    # Sync's background checks: this process's thread pool, or Celery workers (a broker).
+    tasks: SyncTasks
 
 
 def build_services(ctx: Context) -> Services:
@@ -25,4 +28,10 @@ def build_services(ctx: Context) -> Services:
     mailbox = MailboxService(ctx, directory)
     sites = SitesService(ctx, directory)
     sync = SyncService(ctx, directory=directory, mailbox=mailbox, sites=sites)
-    return Services(ctx, directory, mailbox, sites, sync)
+    # A task runs on whichever sync service is in charge when it runs (tests may swap it).
+    tasks = SyncTasks(ctx.settings, lambda: services.sync)
+    services = Services(ctx, directory, mailbox, sites, sync, tasks)
+    if ctx.settings.sync_policy == AUTOMATIC_POLICY:
+        # After the commit, with ids: the mailbox never learns that sync exists.
+        ctx.events.subscribe("photo.changed", tasks.on_photo_changed)
+    return services

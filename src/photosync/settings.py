@@ -12,15 +12,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PHOTOSYNC_"
-# When sites checks the mailbox for a new photo (photosync.sync.policy); "automatic" (on every
-# photo.changed event) is accepted already and arrives with issue 8.
+# When sites checks the mailbox for a new photo (photosync.sync.policy and sync.tasks):
+# "automatic" also checks on every photo.changed event.
 SyncPolicy = Literal["on-user-action", "manual", "automatic"]
 SYNC_POLICIES: tuple[str, ...] = get_args(SyncPolicy)
+# The Celery brokers photosync is tested with (Redis, RabbitMQ).
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
 
 
 class Settings(BaseSettings):
@@ -47,6 +49,33 @@ class Settings(BaseSettings):
     photo_expiration_hours: float = 24.0
     photo_error_expiration_hours: float = 1.0
     sync_policy: SyncPolicy = "on-user-action"
+    # A cron expression (five fields, UTC): a check of every user, whatever the policy.
+    sync_schedule: str = ""
+    # Empty: sync's tasks run in this process's thread pool. Set (redis://…, amqp://…): they
+    # go to Celery through this broker, and `photosync worker` processes run them.
+    broker_url: str = ""
+    # The broker queue of this deployment's tasks (several deployments can share a broker).
+    task_queue: str = "photosync"
+    # Checks that run at once in the embedded thread pool.
+    task_threads: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("sync_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        if value.strip():
+            # Imported here: only a deployment with a schedule pays for importing Celery.
+            from photosync.sync.scheduler import parse_schedule
+
+            parse_schedule(value)
+        return value.strip()
+
+    @field_validator("broker_url")
+    @classmethod
+    def _valid_broker(cls, value: str) -> str:
+        scheme = value.partition("://")[0].lower()
+        if value and ("://" not in value or scheme not in BROKER_SCHEMES):
+            raise ValueError(f"expected a URL starting with {'://, '.join(BROKER_SCHEMES)}://")
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -108,6 +137,8 @@ def _describe(error: ErrorDetails) -> str:
         reason = f"expected one of {', '.join(str(c) for c in choices)}"
     elif error["type"] in _EXPECTS:
         reason = f"expected {_EXPECTS[error['type']]}"
+    elif error["type"] == "value_error":  # our validators' own words
+        reason = str(error["msg"]).removeprefix("Value error, ")
     else:
         reason = str(error["msg"]).replace("Input should be", "expected")
     return f"{ENV_PREFIX}{name.upper()}={got!r} is not valid: {reason}"

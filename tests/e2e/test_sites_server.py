@@ -69,7 +69,7 @@ def test_sites_over_http(live_server: LiveServer) -> None:
 
     status = live_server.cli("sync", "status", ALICE)
     assert status.returncode == 0, status.stderr
-    assert "user-action/never-checked: updated" in status.stdout
+    assert "own-large/never-checked: updated" in status.stdout
     assert "sites shows: picture from mailbox" in status.stdout
 
 
