@@ -19,6 +19,7 @@ from photosync.settings import Settings
 from photosync.sites import routes as sites_routes
 from photosync.sites.services import SitesService
 from photosync.sync.service import SyncService
+from photosync.sync.tasks import SyncTasks
 from photosync.web import Part, Root, merged_openapi, provide
 
 
@@ -39,6 +40,7 @@ def app_for(services: Services) -> Root:
         MailboxService: services.mailbox,
         SitesService: services.sites,
         SyncService: services.sync,
+        SyncTasks: services.tasks,
     }
     graph = mailbox_graph.create_app()
     sharepoint = sites_routes.create_app()

@@ -8,6 +8,7 @@ enqueues: nothing reaches sites until a worker process takes the task.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from sqlalchemy import func, select
 
 from photosync.context import Context
 from photosync.services import Services, build_services
@@ -216,3 +218,81 @@ def test_with_a_broker_the_work_goes_through_a_celery_worker(
 def worker_log(server: LiveServer) -> str:
     path = server.data_dir.parent / "worker.log"
     return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+@pytest.mark.postgres
+def test_a_bulk_run_with_a_broker_is_shared_by_two_workers(
+    tmp_path: Path, postgres_url: str, queue: str
+) -> None:
+    """`photosync sync now --all` with a broker sends one task per user and follows the run's
+    ledger; two worker processes share the users; each is checked once."""
+    from population import people_with_one_photo
+
+    from photosync.settings import Settings
+    from photosync.sync.models import SyncCheck
+
+    truncate_all(postgres_url)
+    data = tmp_path / "data"
+    people = 60
+    people_with_one_photo(
+        Settings(data_dir=data, database_url=postgres_url, secret_key=TEST_KEY), people
+    )
+    env = {
+        **os.environ,
+        "PHOTOSYNC_DATA_DIR": str(data),
+        "PHOTOSYNC_DATABASE_URL": postgres_url,
+        "PHOTOSYNC_SECRET_KEY": TEST_KEY,
+        "PHOTOSYNC_BROKER_URL": REDIS,
+        "PHOTOSYNC_TASK_QUEUE": queue,
+    }
+    logs = [open(tmp_path / f"worker-{n}.log", "wb") for n in range(2)]  # noqa: SIM115
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "photosync",
+                "worker",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "info",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for log in logs
+    ]
+    try:
+        bulk = subprocess.run(
+            [sys.executable, "-m", "photosync", "sync", "now", "--all"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        for worker in workers:
+            stop_worker(worker)
+    output = bulk.stdout + bulk.stderr
+    assert bulk.returncode == 0, output
+    assert "sending the checks to the workers" in output
+    assert f"{people} checked, 0 failed" in output
+    ctx = Context.from_settings(
+        load_settings(data_dir=data, database_url=postgres_url, secret_key=TEST_KEY)
+    )
+    with ctx.db.engine.connect() as conn:
+        counts = conn.execute(
+            select(SyncCheck.user_id, func.count())
+            .where(SyncCheck.run_id.is_not(None))
+            .group_by(SyncCheck.user_id)
+        ).all()
+    ctx.db.dispose()
+    assert len(counts) == people and {n for _, n in counts} == {1}
+    # Both workers took part (each logs the tasks it received).
+    received = [
+        (tmp_path / f"worker-{n}.log").read_text(errors="replace").count("check_in_run")
+        for n in range(2)
+    ]
+    assert all(n > 0 for n in received), received

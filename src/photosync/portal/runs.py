@@ -13,6 +13,7 @@ from photosync.portal.pages import page
 from photosync.portal.viewer import CSRF_FIELD, AdminViewer, check_csrf
 from photosync.sync.interfaces import ERROR
 from photosync.sync.service import SyncService
+from photosync.sync.tasks import SyncTasks
 from photosync.web import ApiError, service
 
 router = APIRouter(include_in_schema=False)
@@ -27,7 +28,8 @@ def start_run(
 ) -> Response:
     """Check everyone now (or continue the unfinished run of everyone)."""
     check_csrf(viewer, csrf_token)
-    run_id = service(request, SyncService).start_bulk(None, actor=viewer.user.upn)
+    run_id, _ = service(request, SyncService).open_bulk(None, actor=viewer.user.upn)
+    service(request, SyncTasks).run_bulk(run_id, viewer.user.upn)
     return RedirectResponse(f"/admin/runs/{run_id}", status_code=303)
 
 

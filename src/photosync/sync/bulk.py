@@ -54,7 +54,8 @@ class Progress:
 
     @property
     def finished(self) -> bool:
-        return self.finished_at is not None
+        """Every user done (``finished_at`` is set by whoever sees it first)."""
+        return self.finished_at is not None or self.done >= self.total
 
 
 def run_key(upns: Sequence[str] | None) -> str:
@@ -108,6 +109,10 @@ class BulkRuns:
             conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(total=total))
         return run_id, False
 
+    def item(self, run_id: str, position: int) -> Item | None:
+        found = self._items(run_id, pending_only=False, after=position - 1, limit=1)
+        return found[0] if found and found[0].position == position else None
+
     def pending(self, run_id: str, *, batch: int = 500) -> Iterator[Item]:
         """The users not done yet, read ``batch`` at a time (memory stays flat)."""
         after = -1
@@ -132,7 +137,11 @@ class BulkRuns:
 
     def finish(self, run_id: str, now: datetime) -> None:
         with self.db.write_connection() as conn:
-            conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(finished_at=now))
+            conn.execute(
+                update(SyncRun)
+                .where(SyncRun.id == run_id, SyncRun.finished_at.is_(None))
+                .values(finished_at=now)
+            )
 
     def progress(self, run_id: str) -> Progress | None:
         with self.db.engine.connect() as conn:

@@ -15,24 +15,27 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
+from rich import progress as bar
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeRemainingColumn,
 )
 
-from photosync.sync.bulk import Item
+from photosync.sync.bulk import Item, Pace, Progress
 from photosync.sync.interfaces import ERROR
 from photosync.sync.service import SyncService
+from photosync.sync.tasks import SyncTasks
 
 LINE_EVERY = 100
+POLL_SECONDS = 0.5  # how often a run carried out by workers is looked at
 
 
 def run(
     sync: SyncService,
+    tasks: SyncTasks,
     upns: Sequence[str] | None,
     *,
     actor: str,
@@ -61,14 +64,42 @@ def run(
     else:
         click.echo(f"run {run_id}: checking {who} ({start.total})")
     with _reporter(start.total, start.done) as on_progress:
-        done = sync.continue_bulk(
-            run_id, actor=actor, concurrency=concurrency, rate=rate, on_progress=on_progress
-        )
+        if tasks.distributed:
+            click.echo(f"sending the checks to the workers {tasks.describe()}")
+            done = _through_workers(sync, tasks, run_id, actor, rate, on_progress)
+        else:
+            done = sync.continue_bulk(
+                run_id, actor=actor, concurrency=concurrency, rate=rate, on_progress=on_progress
+            )
     click.echo(
         f"run {run_id} finished: {done.done} checked, {done.failed} failed"
         + (f"; report in {report}" if report else "")
     )
     return _finish(sync.runs.items(run_id), report)
+
+
+def _through_workers(
+    sync: SyncService,
+    tasks: SyncTasks,
+    run_id: str,
+    actor: str,
+    rate: float | None,
+    on_progress: Callable[[int, int, int], None],
+) -> Progress:
+    """Send one task per user left (paced by ``rate``), then follow the run's ledger until
+    the workers are through (this process checks no one itself)."""
+    pace = Pace(rate)
+    for item in sync.runs.pending(run_id):
+        pace.wait()
+        tasks.check_in_run(run_id, item.position, actor)
+    while True:
+        progress = sync.runs.progress(run_id)
+        assert progress is not None
+        on_progress(progress.done, progress.failed, progress.total)
+        if progress.finished:
+            sync.runs.finish(run_id, sync.ctx.clock())
+            return progress
+        time.sleep(POLL_SECONDS)
 
 
 def _finish(items: list[Item], report: Path | None) -> int:
@@ -92,9 +123,9 @@ class _reporter:
         self.total, self.first = total, done
         self.started = time.monotonic()
         self.lock = threading.Lock()
-        self.bar: Progress | None = None
+        self.bar: bar.Progress | None = None
         if sys.stdout.isatty():
-            self.bar = Progress(
+            self.bar = bar.Progress(
                 TextColumn("[bold]sync"),
                 BarColumn(),
                 MofNCompleteColumn(),

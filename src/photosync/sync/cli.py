@@ -21,6 +21,7 @@ from photosync.sync.diagnostic import (
 )
 from photosync.sync.interfaces import CheckOutcome
 from photosync.sync.service import NoSuchUser, SyncService, SyncStatus
+from photosync.sync.tasks import SyncTasks
 
 ACTOR = "cli"
 
@@ -30,6 +31,9 @@ class Needs(Protocol):
 
     @property
     def sync(self) -> SyncService: ...
+
+    @property
+    def tasks(self) -> SyncTasks: ...
 
 
 Env: TypeAlias = CommandEnv[Needs]
@@ -79,6 +83,7 @@ def sync_now(
     if bulk:
         status = bulk_cli.run(
             env.services().sync,
+            env.services().tasks,
             None if everyone else list(upns),
             actor=ACTOR,
             concurrency=concurrency,

@@ -137,22 +137,6 @@ class SyncService:
             people = [(upn, user.id if user else None) for upn, user in found.items()]
         return self.runs.open(upns, people, actor=actor, now=self.ctx.clock())
 
-    def start_bulk(self, upns: Sequence[str] | None, *, actor: str) -> str:
-        """Open (or resume) a bulk run and let it run in the background; its id.
-
-        Progress is read back from the run's rows (``runs.progress``), by any process.
-        """
-        run_id, _ = self.open_bulk(upns, actor=actor)
-        worker = threading.Thread(
-            target=self.continue_bulk,
-            args=(run_id,),
-            kwargs={"actor": actor},
-            name=f"bulk-{run_id[:8]}",
-            daemon=True,
-        )
-        worker.start()
-        return run_id
-
     def continue_bulk(
         self,
         run_id: str,
@@ -169,14 +153,9 @@ class SyncService:
         pace = Pace(rate)
 
         def one(item: Item) -> None:
-            user = self.directory.get_user(item.user_id) if item.user_id else None
-            if user is None:
-                self.runs.mark(run_id, item.position, result=ERROR, error=NO_SUCH_USER)
-                failed = True
-            else:
+            if item.user_id is not None:
                 pace.wait()
-                outcome = self.engine.run(user, trigger=BULK, actor=actor, run_id=run_id)
-                failed = outcome is None or outcome.result == ERROR
+            failed = self.check_in_run(run_id, item, actor=actor)
             with lock:
                 counts[0] += 1
                 counts[1] += int(failed)
@@ -199,6 +178,15 @@ class SyncService:
         finished = self.runs.progress(run_id)
         assert finished is not None
         return finished
+
+    def check_in_run(self, run_id: str, item: Item, *, actor: str) -> bool:
+        """Check one user of a bulk run (here, or in a worker's task); True if it failed."""
+        user = self.directory.get_user(item.user_id) if item.user_id else None
+        if user is None:
+            self.runs.mark(run_id, item.position, result=ERROR, error=NO_SUCH_USER)
+            return True
+        outcome = self.engine.run(user, trigger=BULK, actor=actor, run_id=run_id)
+        return outcome is None or outcome.result == ERROR
 
     def plan(self, upns: Sequence[str] | None) -> list[Item]:
         """What a bulk check would do, user by user, without writing anything (a dry run)."""

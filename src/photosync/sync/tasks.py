@@ -3,7 +3,12 @@
 Two tasks, carrying ids, not objects (a task reads what it needs in its own transaction):
 
 - ``check_user(user_id, trigger)``: ``SyncService.check_now`` of one user;
-- ``check_everyone(trigger)``: one ``check_user`` task per user in the directory.
+- ``check_everyone(trigger)``: one ``check_user`` task per user in the directory;
+- ``run_bulk(run_id, actor)``: an admin's bulk run (``sync.bulk``): in this process, its users on
+  the run's own bounded pool; with a broker, one ``check_in_run(run_id, position, actor)`` task
+  per user not done yet, for the workers to share. Each check marks its user done in the run's
+  ledger, so any process can follow the run's progress, and a run resumed after a crash checks
+  only who is left.
 
 Where they run is decided in one place, ``SyncTasks.send``: with ``PHOTOSYNC_BROKER_URL`` empty (the
 embedded default) in a bounded thread pool of this process (``photosync serve`` or the CLI); with
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 
 CHECK_USER = "photosync.sync.check_user"
 CHECK_EVERYONE = "photosync.sync.check_everyone"
+RUN_BULK = "photosync.sync.run_bulk"
+CHECK_IN_RUN = "photosync.sync.check_in_run"
 # The policy (PHOTOSYNC_SYNC_POLICY) under which every photo.changed sends a check_user task;
 # the composition root subscribes it.
 AUTOMATIC_POLICY = "automatic"
@@ -75,6 +82,14 @@ class SyncTasks:
     def check_everyone(self, trigger: Trigger) -> None:
         self.send(CHECK_EVERYONE, trigger)
 
+    def run_bulk(self, run_id: str, actor: str) -> None:
+        """Carry out an opened bulk run (``SyncService.open_bulk``) in the background."""
+        self.send(RUN_BULK, run_id, actor)
+
+    def check_in_run(self, run_id: str, position: int, actor: str) -> None:
+        """One user of a bulk run, for the workers (the CLI sends these itself, paced)."""
+        self.send(CHECK_IN_RUN, run_id, str(position), actor)
+
     def on_photo_changed(self, *, user_id: str, **_ids: object) -> None:
         """``photo.changed`` (after the commit) under the automatic policy: check that user."""
         self.check_user(user_id, AUTOMATIC)
@@ -101,6 +116,12 @@ class SyncTasks:
         elif name == CHECK_EVERYONE:
             (trigger,) = args
             self._check_everyone(_trigger(trigger))
+        elif name == RUN_BULK:
+            run_id, actor = args
+            self._run_bulk(run_id, actor)
+        elif name == CHECK_IN_RUN:
+            run_id, position, actor = args
+            self._check_in_run(run_id, int(position), actor)
         else:
             raise ValueError(f"no sync task {name}")
 
@@ -121,6 +142,24 @@ class SyncTasks:
                 self.check_user(user.id, trigger)
             sent += 1
         log.info("sync check of everyone (%s): %d users", trigger, sent)
+
+    def _run_bulk(self, run_id: str, actor: str) -> None:
+        sync = self._sync()
+        if not self.distributed:
+            sync.continue_bulk(run_id, actor=actor, concurrency=self.settings.task_threads)
+            return
+        for item in sync.runs.pending(run_id):  # the broker holds what waits
+            self.check_in_run(run_id, item.position, actor)
+
+    def _check_in_run(self, run_id: str, position: int, actor: str) -> None:
+        sync = self._sync()
+        item = sync.runs.item(run_id, position)
+        if item is None or item.done:  # a redelivered task: the user is done already
+            return
+        sync.check_in_run(run_id, item, actor=actor)
+        progress = sync.runs.progress(run_id)
+        if progress is not None and progress.done >= progress.total:
+            sync.runs.finish(run_id, sync.ctx.clock())
 
     def _pool_is_full(self) -> bool:
         if self.distributed:  # the broker holds what waits
@@ -249,8 +288,8 @@ def make_celery(settings: Settings, run: Callable[..., None]) -> Celery:
         task.__name__ = name.rpartition(".")[2]
         app.task(name=name, shared=False)(task)  # this app's alone, not every app's
 
-    register(CHECK_USER)
-    register(CHECK_EVERYONE)
+    for name in (CHECK_USER, CHECK_EVERYONE, RUN_BULK, CHECK_IN_RUN):
+        register(name)
     return app
 
 
@@ -296,7 +335,9 @@ class PerProcess(Generic[T]):
 __all__ = [
     "AUTOMATIC_POLICY",
     "CHECK_EVERYONE",
+    "CHECK_IN_RUN",
     "CHECK_USER",
+    "RUN_BULK",
     "PerProcess",
     "SyncTasks",
     "make_celery",
