@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     photo_expiration_hours: float = 24.0
     photo_error_expiration_hours: float = 1.0
     sync_policy: SyncPolicy = "on-user-action"
+    # Photo versions kept per user (the current photo and a pending preview among them, always);
+    # ``photosync gc`` deletes older ones, and the blobs no version uses any more.
+    photo_history_keep: int = Field(default=10, ge=0)
 
     @property
     def sqlalchemy_url(self) -> str:
