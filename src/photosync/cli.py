@@ -132,9 +132,12 @@ def db_upgrade(env: Env) -> None:
 @main.command()
 @pass_env
 def gc(env: Env) -> None:
-    """Delete photo versions beyond PHOTOSYNC_PHOTO_HISTORY_KEEP per user, and the stored files
-    no version uses any more (files written in the last hour are left: an upload may be on its
-    way to using them)."""
+    """Delete old photo versions and the photo files no version uses.
+
+    Each user keeps PHOTOSYNC_PHOTO_HISTORY_KEEP versions (the current photo and a pending
+    preview among them). A file no version uses is deleted only once nothing has written it
+    for an hour: an upload may be on its way to using it.
+    """
     report = env.services().mailbox.collect_garbage()
     click.echo(
         f"removed {report.versions} photo version(s) ({report.renditions} renditions) and "
