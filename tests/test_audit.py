@@ -222,3 +222,7 @@ def test_a_sign_in_through_the_portal_is_audited_from_the_browser(
     (portal,) = rows(services, "signin.portal")
     for row in (failed, portal):
         assert (row.address, row.user_agent) == ("testclient", "Firefox/140")
+    # The session's row names its actor by user id; people read the UPN.
+    log = AuditLog(services.ctx.db, services.directory)
+    (entry,) = log.page(log.query(action="signin.portal"))[0]
+    assert portal.actor == user.id and entry.actor == user.upn == entry.user

@@ -10,6 +10,7 @@ blocking work, and a change made outside any request (the CLI, a worker) has no 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -211,6 +212,7 @@ _COLUMNS = select(
     AuditEvent.detail,
 )
 _NEWEST_FIRST = (AuditEvent.at.desc(), AuditEvent.id.desc())
+_USER_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class AuditLog:
@@ -277,13 +279,15 @@ class AuditLog:
                 left -= len(rows)
 
     def _named(self, rows: Sequence[Any]) -> list[AuditEntry]:
-        ids = sorted({row.subject_user_id for row in rows if row.subject_user_id})
-        users = self.users.users_by_id(ids) if ids else {}
+        # Some writers name the actor by user id (a sign-in's session): shown by UPN, too.
+        ids = {row.subject_user_id for row in rows if row.subject_user_id}
+        ids |= {row.actor for row in rows if _USER_ID.match(row.actor)}
+        users = self.users.users_by_id(sorted(ids)) if ids else {}
         return [
             AuditEntry(
                 id=row.id,
                 at=row.at,
-                actor=row.actor,
+                actor=users[row.actor].upn if row.actor in users else row.actor,
                 action=row.action,
                 subject_user_id=row.subject_user_id,
                 user=users[row.subject_user_id].upn if row.subject_user_id in users else None,
