@@ -278,3 +278,14 @@ def test_history_restore_and_gc_commands(tmp_path: Path) -> None:
         "6 unused file(s) newer than an hour left for later\n"
     )
     assert len(json.loads(cli("photo", "history", upn, "--json").output)) == 2
+
+
+def test_the_history_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from photosync.settings import SettingsError, load_settings
+
+    assert load_settings().photo_history_keep == 10
+    monkeypatch.setenv("PHOTOSYNC_PHOTO_HISTORY_KEEP", "3")
+    assert load_settings().photo_history_keep == 3
+    monkeypatch.setenv("PHOTOSYNC_PHOTO_HISTORY_KEEP", "-1")
+    with pytest.raises(SettingsError, match="PHOTOSYNC_PHOTO_HISTORY_KEEP='-1' is not valid"):
+        load_settings()
