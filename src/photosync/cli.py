@@ -6,14 +6,17 @@ use) and hands them to the role commands through click's context object (see ``c
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
 import click
 
 from photosync import __version__
-from photosync.cli_support import BadSettings, CommandEnv, pass_env
+from photosync.audit import AuditLog, UnknownUser
+from photosync.cli_support import BadSettings, CommandEnv, columns, fail, pass_env
 from photosync.context import Context
 from photosync.directory.cli import Needs as DirectoryNeeds
 from photosync.directory.cli import apps, users
@@ -196,6 +199,71 @@ def db_upgrade(env: Env) -> None:
     """Apply every migration (also done at start-up)."""
     env.services()
     click.echo(f"database is at the newest schema ({env.settings.sqlalchemy_url.split('@')[-1]})")
+
+
+@main.command()
+@pass_env
+def gc(env: Env) -> None:
+    """Delete old photo versions and the photo files no version uses.
+
+    Each user keeps PHOTOSYNC_PHOTO_HISTORY_KEEP versions (the current photo and a pending
+    preview among them). A file no version uses is deleted only once nothing has written it
+    for an hour: an upload may be on its way to using it.
+    """
+    report = env.services().mailbox.collect_garbage()
+    click.echo(
+        f"removed {report.versions} photo version(s) ({report.renditions} renditions) and "
+        f"{report.blobs} unused file(s); {report.young_blobs} unused file(s) newer than an hour "
+        "left for later"
+    )
+
+
+def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("expected an ISO date or time, e.g. 2026-03-01T09:00") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@main.command("audit")
+@click.option("--user", "upn", help="Only changes about this user (UPN).")
+@click.option("--since", callback=_since, help="Only from this ISO date or time (UTC if no zone).")
+@click.option("--action", default="", help="Only actions starting with this, e.g. mailbox.photo")
+@click.option(
+    "--limit", default=100, show_default=True, type=click.IntRange(min=0), help="0: no limit."
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@pass_env
+def audit_log(
+    env: Env, upn: str | None, since: datetime | None, action: str, limit: int, as_json: bool
+) -> None:
+    """Show the audit log, newest first: who changed what, when, and from where."""
+    services = env.services()
+    log = AuditLog(services.ctx.db, services.directory)
+    try:
+        query = log.query(user=upn, since=since, action=action)
+    except UnknownUser:
+        raise fail(f"no user {upn}") from None
+    entries = log.entries(query, limit=limit or None)
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry.as_json(), ensure_ascii=False))
+        return
+    rows = [
+        (
+            f"{entry.at:%Y-%m-%d %H:%M:%S}",
+            entry.actor,
+            entry.action,
+            entry.user or "-",
+            entry.address or "-",
+            " ".join(f"{key}={value}" for key, value in entry.detail.items()),
+        )
+        for entry in entries
+    ]
+    click.echo(columns(("at (UTC)", "actor", "action", "user", "from", "detail"), rows))
 
 
 main.add_command(users)

@@ -9,7 +9,7 @@ import cycle runs through the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import update_wrapper
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -62,3 +62,17 @@ def pass_env(command: Callable[Concatenate[Any, P], R]) -> Callable[P, R]:
 def fail(message: str) -> click.ClickException:
     """An error for the person at the terminal: one line, no traceback, exit status 1."""
     return click.ClickException(message)
+
+
+def columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Plain aligned columns (the last one unpadded): ids stay whole to copy, and lines grep.
+
+    A table drawn to the terminal's width would cut long ids, which people copy from here.
+    """
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(
+            [*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]
+        ).rstrip()
+        for row in (header, *rows)
+    )

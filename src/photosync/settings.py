@@ -77,6 +77,10 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a URL starting with {'://, '.join(BROKER_SCHEMES)}://")
         return value
 
+    # Photo versions kept per user (the current photo and a pending preview among them, always);
+    # ``photosync gc`` deletes older ones, and the blobs no version uses any more.
+    photo_history_keep: int = Field(default=10, ge=0)
+
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:

@@ -23,6 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from photosync.audit_http import RecordOrigin
 from photosync.ttlcache import NotInMemory
 
 P = ParamSpec("P")
@@ -137,6 +138,7 @@ def sub_app(title: str, render: ErrorRenderer, **kwargs: Any) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, crashed)
+    app.add_middleware(RecordOrigin)  # every change audited with the request's address and agent
     return app
 
 

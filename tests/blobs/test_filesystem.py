@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,58 @@ def test_two_processes_writing_the_same_blobs_at_once(tmp_path: Path) -> None:
         assert store.get(hashlib.sha256(data).hexdigest()) == data
     leftovers = [p for p in tmp_path.rglob(".tmp-*")]
     assert leftovers == []
+
+
+def _backdate(store: FilesystemBlobStore, key: str, seconds: float) -> None:
+    path = store.root / key[:2] / key[2:4] / key
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def test_age_keep_and_collect(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    key = store.put(b"photo")
+    assert 0 <= store.age(key) < 60
+    assert not store.collect(key, 3600)  # too new
+    _backdate(store, key, 7200)
+    assert store.age(key) > 7000
+    store.keep(key)  # a row is about to point to it again
+    assert store.age(key) < 60 and not store.collect(key, 3600)
+    _backdate(store, key, 7200)
+    assert store.put(b"photo") == key and store.age(key) < 60  # same bytes: clock restarted
+    _backdate(store, key, 7200)
+    assert store.collect(key, 3600)
+    assert not store.exists(key) and not store.collect(key, 3600)
+    with pytest.raises(BlobNotFound):
+        store.age(key)
+    with pytest.raises(BlobNotFound):
+        store.keep(key)
+    assert list(tmp_path.rglob(".gc-*")) == []
+
+
+def test_collect_loses_no_blob_to_a_put_of_the_same_bytes_at_the_same_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gc has decided the blob is old and unreferenced; an upload of the same bytes puts it
+    just before (or just after) gc moves it aside. Either way the blob is there afterwards."""
+    from photosync.blobs import filesystem
+
+    store = FilesystemBlobStore(tmp_path)
+    real_rename = os.rename
+    for put_first in (True, False):
+        key = store.put(b"same bytes")
+        _backdate(store, key, 7200)
+
+        def racing_rename(src: Path, dst: Path, put_first: bool = put_first) -> None:
+            if put_first:
+                store.put(b"same bytes")
+                real_rename(src, dst)
+            else:
+                real_rename(src, dst)
+                store.put(b"same bytes")  # finds no file, so writes it anew
+
+        monkeypatch.setattr(filesystem.os, "rename", racing_rename)
+        store.collect(key, 3600)
+        monkeypatch.setattr(filesystem.os, "rename", real_rename)
+        assert store.get(key) == b"same bytes", put_first
+        assert list(tmp_path.rglob(".gc-*")) == []

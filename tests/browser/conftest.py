@@ -61,6 +61,7 @@ PEOPLE = {
     "csrf": Person("carl@example.org", "Carl Cross"),
     "plain": Person("nina@example.org", "Nina Normal"),
     "keyboard": Person("kim@example.org", "Kim Keys"),
+    "restore": Person("rhea@example.org", "Rhea Restore"),
     "admin": Person("root@example.org", "Rita Root", admin=True),
 }
 

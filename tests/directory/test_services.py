@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -137,3 +138,53 @@ def test_thumbnail_photo_limits(services: Services, make_user: Callable[..., Use
     assert services.directory.get_thumbnail("t@example.org") == small
     services.directory.set_thumbnail("t@example.org", None)
     assert services.directory.get_thumbnail("t@example.org") is None
+
+
+def _audited(services: Services, prefix: str) -> list[tuple[str, str | None, dict[str, object]]]:
+    from sqlalchemy import select
+
+    from photosync.audit import AuditEvent
+
+    with services.ctx.db.session() as session:
+        rows = session.execute(
+            select(AuditEvent.action, AuditEvent.subject_user_id, AuditEvent.detail)
+            .where(AuditEvent.action.startswith(prefix))
+            .order_by(AuditEvent.at, AuditEvent.id)
+        ).all()
+    return [(action, subject, dict(detail)) for action, subject, detail in rows]
+
+
+def test_failed_sign_ins_and_lock_outs_are_audited(
+    services: Services, make_user: Callable[..., UserInfo], clock: MovableClock
+) -> None:
+    user = make_user("audit@example.org")
+    directory = services.directory
+    with pytest.raises(SignInFailed):
+        directory.authenticate("nobody@example.org", "x")
+    for _ in range(5):
+        with pytest.raises(SignInFailed):
+            directory.authenticate("audit@example.org", "wrong")
+    with pytest.raises(SignInFailed):
+        directory.authenticate("audit@example.org", PASSWORD)  # locked: refused unchecked
+    failed = _audited(services, "signin.failed")
+    assert failed[0] == ("signin.failed", None, {"reason": "unknown-user"})
+    assert [d["reason"] for _, _, d in failed[1:]] == ["wrong-password"] * 5 + ["locked"]
+    assert [d.get("failures") for _, _, d in failed[1:6]] == [1, 2, 3, 4, 5]
+    assert all(subject == user.id for _, subject, _ in failed[1:])
+    locked = _audited(services, "signin.locked")
+    assert len(locked) == 1 and locked[0][1] == user.id
+    assert locked[0][2]["failures"] == 5
+    assert locked[0][2]["locked_until"] == (clock.now + timedelta(seconds=30)).isoformat()
+    assert failed[-1][2]["locked_until"] == locked[0][2]["locked_until"]
+
+    clock.advance(seconds=31)
+    directory.authenticate("audit@example.org", PASSWORD)
+    assert len(_audited(services, "signin.failed")) == 7  # a success adds no failure
+
+
+def test_a_password_set_by_an_admin_is_audited(
+    services: Services, make_user: Callable[..., UserInfo]
+) -> None:
+    user = make_user("pw@example.org")
+    services.directory.set_password(user.upn, "another one", actor="cli")
+    assert _audited(services, "user.password_set") == [("user.password_set", user.id, {})]

@@ -1,4 +1,7 @@
-"""A folder of blobs: ``ab/cd/abcd…`` files, written atomically and never overwritten."""
+"""A folder of blobs: ``ab/cd/abcd…`` files, written atomically and never overwritten.
+
+A blob's clock (``age``, ``keep``, ``collect``) is its file's modification time.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import contextlib
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +31,13 @@ class FilesystemBlobStore:
     def put(self, data: bytes) -> str:
         key = sha256_hex(data)
         path = self._path(key)
-        if path.exists():
+        try:
+            # Already there: restart its clock, which is what keeps the garbage collector off
+            # a blob an upload is about to point to again (see ``collect``).
+            os.utime(path)
             return key
+        except FileNotFoundError:
+            pass
         new_dirs = _make_dirs(self.root, path.parent)
         tmp = path.parent / f".tmp-{key[:16]}-{secrets.token_hex(6)}"
         try:
@@ -66,6 +75,39 @@ class FilesystemBlobStore:
         for path in self.root.glob("*/*/*"):
             if _KEY.match(path.name):
                 yield path.name
+
+    def age(self, key: str) -> float:
+        try:
+            return time.time() - self._path(key).stat().st_mtime
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    def keep(self, key: str) -> None:
+        try:
+            os.utime(self._path(key))
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    def collect(self, key: str, grace_seconds: float) -> bool:
+        path = self._path(key)
+        try:
+            if time.time() - path.stat().st_mtime < grace_seconds:
+                return False
+            # Moved aside first, then its clock read again: a ``put`` or ``keep`` that touched
+            # the file before the move shows in the moved file's time (and it goes back); one
+            # after the move finds no file, so ``put`` writes it anew and ``keep`` fails.
+            aside = path.parent / f".gc-{key[:16]}-{secrets.token_hex(6)}"
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        try:
+            if time.time() - aside.stat().st_mtime < grace_seconds:
+                with contextlib.suppress(FileExistsError):  # a put wrote it anew meanwhile
+                    os.link(aside, path)
+                return False
+            return True
+        finally:
+            aside.unlink()
 
 
 def _make_dirs(root: Path, folder: Path) -> list[Path]:

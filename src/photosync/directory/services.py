@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import io
+import os
 import secrets
-from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import ColumnElement, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Connection, bindparam, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from photosync import audit
 from photosync.context import Context
+from photosync.directory import importing
+from photosync.directory.importing import ImportSummary, UserRow
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.models import THUMBNAIL_PHOTO_MAX_BYTES, App, SignInSession, User
 from photosync.directory.passwords import hash_password, verify_password
@@ -27,6 +32,9 @@ MAX_LOCK = timedelta(minutes=15)
 # Sent after a commit that changed what ``UserInfo`` says of a user (or added one): the one
 # way the directory's cache of users, in this process, learns of a change.
 USER_CHANGED = "user.changed"
+# Rows of a users file written per transaction: large enough that 10,000 rows take a few
+# commits, small enough that the write lock is never held for long.
+IMPORT_BATCH = 1000
 
 
 class DirectoryError(ValueError):
@@ -58,6 +66,7 @@ _USER_COLUMNS = select(
 _USER_INFO = _USER_COLUMNS.where(
     or_(User.id == bindparam("b_id"), User.upn_key == bindparam("b_key"))
 )
+_USERS_BY_ID = _USER_COLUMNS.where(User.id.in_(bindparam("b_user_ids", expanding=True)))
 _BY_NAME = (func.lower(User.display_name), User.upn_key)
 _THUMBNAIL_LENGTHS = select(User.id, func.length(User.thumbnail_photo)).where(
     User.id.in_(bindparam("b_user_ids", expanding=True)), User.thumbnail_photo.is_not(None)
@@ -113,8 +122,9 @@ class DirectoryService:
         actor: str = "system",
     ) -> UserInfo:
         upn = upn.strip()
-        if "@" not in upn or upn.startswith("@") or upn.endswith("@") or " " in upn:
-            raise DirectoryError(f"{upn!r} is not a user principal name like name@example.com")
+        problem = importing.upn_problem(upn)
+        if problem:
+            raise DirectoryError(problem)
         with self.ctx.db.write_session() as session:
             if _find(session, upn) is not None:
                 raise DirectoryError(f"a user {upn} already exists")
@@ -136,6 +146,46 @@ class DirectoryService:
             info = _info(user)
             self.ctx.events.publish_on_commit(session, USER_CHANGED, user_id=user.id)
         return info
+
+    def import_users(
+        self, rows: Iterable[UserRow], *, actor: str = "system", batch: int = IMPORT_BATCH
+    ) -> ImportSummary:
+        """Create or update many users (rows already checked, ``importing.read_users``).
+
+        Passwords are hashed only for rows that give one, on every core, before the
+        transaction that writes them: argon2 costs ~50 ms a password, and no write lock is held
+        meanwhile. Each ``batch`` of rows is one transaction of a few statements; a user
+        changed by another writer between its read and its write makes the batch try again.
+        ``user.changed`` is sent for each user added or changed, after its batch commits.
+        """
+        summary = ImportSummary()
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as hashing:
+            for chunk in _chunks(rows, batch):
+                with_password = [row for row in chunk if row.password]
+                hashed = hashing.map(hash_password, [str(r.password) for r in with_password])
+                hashes = {row.line: h for row, h in zip(with_password, hashed, strict=True)}
+                for attempt in range(3):
+                    try:
+                        with self.ctx.db.write_connection() as conn:
+                            created, updated, unchanged = importing.write_batch(
+                                conn, chunk, hashes, now=self.ctx.clock(), actor=actor
+                            )
+                        break
+                    except IntegrityError:
+                        if attempt == 2:
+                            raise
+                summary.created += len(created)
+                summary.updated += len(updated)
+                summary.unchanged += unchanged
+                for user_id in (*created, *updated):  # after the commit
+                    self.ctx.events.publish(USER_CHANGED, user_id=user_id)
+        return summary
+
+    def users_by_id(self, user_ids: Sequence[str]) -> dict[str, UserInfo]:
+        """The users with these ids (one query); ids of no user are left out."""
+        with self.ctx.db.engine.connect() as conn:
+            rows = conn.execute(_USERS_BY_ID, {"b_user_ids": list(user_ids)})
+            return {row.id: UserInfo(*row) for row in rows}
 
     def get_user(self, id_or_upn: str, *, memory_only: bool = False) -> UserInfo | None:
         """The user with this id or UPN (any case), or None, read from the database.
@@ -200,45 +250,86 @@ class DirectoryService:
             rows = conn.execute(_THUMBNAIL_LENGTHS, {"b_user_ids": list(user_ids)})
             return {user_id: int(length) for user_id, length in rows}
 
-    def set_password(self, id_or_upn: str, password: str) -> None:
+    def set_password(self, id_or_upn: str, password: str, *, actor: str = "system") -> None:
         with self.ctx.db.write_session() as session:
             user = self._require(session, id_or_upn)
             user.password_hash = hash_password(password)
             user.failed_sign_ins = 0
             user.locked_until = None
+            audit.record(
+                session.connection(),
+                actor=actor,
+                action="user.password_set",
+                subject_user_id=user.id,
+            )
 
     # --- sign-in ---------------------------------------------------------------------------
 
     def authenticate(self, upn: str, password: str) -> UserInfo:
-        """The user if the password is right and the account not locked; else SignInFailed."""
+        """The user if the password is right and the account not locked; else SignInFailed.
+
+        Every refusal is audited as ``signin.failed`` (with why: ``unknown-user``, ``locked``
+        or ``wrong-password``), and the failure that locks an account also as ``signin.locked``.
+        The rows commit before SignInFailed is raised: a refusal changes nothing else, so
+        nothing else can roll them back.
+        """
         now = self.ctx.clock()
+        ok = False
         with self.ctx.db.write_session() as session:
+            conn = session.connection()
             user = _find(session, upn)
             if user is None or user.password_hash is None:
                 verify_password(None, password)  # same cost as a real check
-                raise SignInFailed
-            if user.locked_until is not None and user.locked_until > now:
-                raise SignInFailed
-            ok = verify_password(user.password_hash, password)
-            if ok:
-                user.failed_sign_ins = 0
-                user.locked_until = None
-            else:
-                # Counted in this committed transaction, then refused after it.
-                user.failed_sign_ins += 1
-                over = user.failed_sign_ins - FREE_FAILURES
-                if over >= 0:
-                    user.locked_until = now + min(FIRST_LOCK * (2**over), MAX_LOCK)
                 audit.record(
-                    session.connection(),
+                    conn,
+                    actor=upn.strip()[:320],
+                    action="signin.failed",
+                    subject_user_id=user.id if user else None,
+                    reason="unknown-user" if user is None else "no-password",
+                )
+            elif user.locked_until is not None and user.locked_until > now:
+                audit.record(
+                    conn,
                     actor=user.upn,
                     action="signin.failed",
                     subject_user_id=user.id,
+                    reason="locked",
+                    locked_until=user.locked_until.isoformat(),
                 )
-            info = _info(user)
-        if not ok:
+            else:
+                ok = verify_password(user.password_hash, password)
+                if ok:
+                    user.failed_sign_ins = 0
+                    user.locked_until = None
+                else:
+                    self._count_failure(conn, user, now)
+            info = _info(user) if user is not None else None
+        if not ok or info is None:
             raise SignInFailed
         return info
+
+    def _count_failure(self, conn: Connection, user: User, now: datetime) -> None:
+        """A wrong password, counted in the committed transaction; it may lock the account."""
+        user.failed_sign_ins += 1
+        audit.record(
+            conn,
+            actor=user.upn,
+            action="signin.failed",
+            subject_user_id=user.id,
+            reason="wrong-password",
+            failures=user.failed_sign_ins,
+        )
+        over = user.failed_sign_ins - FREE_FAILURES
+        if over >= 0:
+            user.locked_until = now + min(FIRST_LOCK * (2**over), MAX_LOCK)
+            audit.record(
+                conn,
+                actor=user.upn,
+                action="signin.locked",
+                subject_user_id=user.id,
+                failures=user.failed_sign_ins,
+                locked_until=user.locked_until.isoformat(),
+            )
 
     def start_session(self, user_id: str, kind: str) -> SignInSession:
         """A new sign-in session; its id is what the sync policy calls "a new session"."""
@@ -355,6 +446,17 @@ class DirectoryService:
         if user is None:
             raise DirectoryError(f"no user {id_or_upn}")
         return user
+
+
+def _chunks(rows: Iterable[UserRow], size: int) -> Iterator[list[UserRow]]:
+    chunk: list[UserRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _check_thumbnail(jpeg: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,13 +11,14 @@ from typing import Protocol, TypeAlias
 
 import click
 
-from photosync.cli_support import CommandEnv, fail, pass_env
+from photosync.cli_support import CommandEnv, columns, fail, pass_env
 from photosync.imaging import GRAPH_SIZES, CropBox, ImageRejected
 from photosync.mailbox.errors import (
     MailboxNotEnabled,
     PhotoNotFound,
     PreviewNotFound,
     UserNotFound,
+    VersionNotFound,
 )
 from photosync.mailbox.interfaces import PhotoInfo
 from photosync.mailbox.services import MailboxService
@@ -45,6 +47,8 @@ def _explained(upn: str) -> Iterator[None]:
         raise fail(f"{upn} has no mailbox, so no mailbox photo") from exc
     except PreviewNotFound as exc:
         raise fail(f"{upn} has no photo preview") from exc
+    except VersionNotFound as exc:
+        raise fail(str(exc)) from exc
     except PhotoNotFound as exc:
         raise fail(f"{upn} has no photo") from exc
     except ImageRejected as exc:
@@ -189,3 +193,41 @@ def photo_info(env: Env, upn: str) -> None:
         click.echo(f"  etag: {info.etag}")
         click.echo(f"  sizes: {', '.join(f'{s}x{s}' for s in info.sizes)}")
         click.echo(f"  set: {info.created_at:%Y-%m-%d %H:%M:%S} UTC by {info.created_by}")
+
+
+@photo.command("history")
+@click.argument("upn")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_env
+def photo_history(env: Env, upn: str, as_json: bool) -> None:
+    """List the kept versions of UPN's photo, newest first."""
+    with _explained(upn):
+        history = env.services().mailbox.history(upn)
+    if as_json:
+        click.echo(json.dumps([version.as_json() for version in history], indent=2))
+        return
+    if not history:
+        click.echo(f"{upn} has no photo versions")
+        return
+    rows = [
+        (
+            version.info.version_id,
+            f"{version.info.created_at:%Y-%m-%d %H:%M:%S}",
+            version.info.created_by,
+            ",".join(str(size) for size in version.info.sizes),
+            "current" if version.current else "preview" if version.preview else "-",
+        )
+        for version in history
+    ]
+    click.echo(columns(("version", "set (UTC)", "by", "sizes", "state"), rows))
+
+
+@photo.command("restore")
+@click.argument("upn")
+@click.argument("version_id")
+@pass_env
+def photo_restore(env: Env, upn: str, version_id: str) -> None:
+    """Make an earlier version (see `photo history`) UPN's photo again, as a new version."""
+    with _explained(upn):
+        info = env.services().mailbox.restore_version(upn, version_id, actor=ACTOR)
+    click.echo(f"restored {version_id} as the photo of {upn}: {_describe(info)}")

@@ -22,8 +22,19 @@ class PreviewNotFound(PhotoNotFound):
     """There is no pending preview to save or show."""
 
 
+class VersionNotFound(PhotoNotFound):
+    """The user has no photo version with this id (never had, or it was collected)."""
+
+
 class AccessDenied(PermissionError):
     """The caller may not read or change this user's photo."""
 
 
-__all__ = ["AccessDenied", "MailboxNotEnabled", "PhotoNotFound", "PreviewNotFound", "UserNotFound"]
+__all__ = [
+    "AccessDenied",
+    "MailboxNotEnabled",
+    "PhotoNotFound",
+    "PreviewNotFound",
+    "UserNotFound",
+    "VersionNotFound",
+]

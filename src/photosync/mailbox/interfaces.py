@@ -27,6 +27,27 @@ class PhotoInfo:
         return self.sizes[-1]
 
 
+@dataclass(frozen=True)
+class PastVersion:
+    """One version in a user's photo history (``photosync photo history``)."""
+
+    info: PhotoInfo
+    sha256: str  # of the master rendition
+    current: bool
+    preview: bool
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.info.version_id,
+            "at": self.info.created_at.isoformat(),
+            "by": self.info.created_by,
+            "sha256": self.sha256,
+            "sizes": list(self.info.sizes),
+            "current": self.current,
+            "preview": self.preview,
+        }
+
+
 class MailboxReader(Protocol):
     def current_photo(self, user_id: str) -> PhotoInfo | None: ...
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from photosync import audit, imaging
-from photosync.blobs import BlobLRU, sha256_hex
+from photosync.blobs import BlobLRU, BlobNotFound, sha256_hex
 from photosync.context import Context
 from photosync.directory.access import Principal, may_read_photo, may_write_photo
 from photosync.directory.interfaces import UserInfo
@@ -30,13 +31,18 @@ from photosync.mailbox.errors import (
     PhotoNotFound,
     PreviewNotFound,
     UserNotFound,
+    VersionNotFound,
 )
-from photosync.mailbox.interfaces import MailboxReader, MailboxWriter, PhotoInfo
+from photosync.mailbox.garbage import BLOB_GRACE, GarbageReport, collect_blobs, collect_versions
+from photosync.mailbox.interfaces import MailboxReader, MailboxWriter, PastVersion, PhotoInfo
 from photosync.mailbox.models import MailboxPhoto, PhotoRendition, PhotoVersion
 from photosync.mailbox.store import (
     StoredPhoto,
+    copy_version,
     load_current_infos,
+    load_history,
     load_version,
+    load_version_by_id,
     lock_pointer,
     new_etag,
     version_info,
@@ -45,7 +51,7 @@ from photosync.ttlcache import NotInMemory
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PHOTO_CHANGED", "MailboxService", "StoredPhoto"]
+__all__ = ["PHOTO_CHANGED", "GarbageReport", "MailboxService", "StoredPhoto"]
 
 # Sent after the commit of a saved, restored or deleted photo (not of a preview), with the
 # user's id and the new current version's id (None after a delete).
@@ -348,6 +354,70 @@ class MailboxService:
             )
 
         self._transaction(write)
+
+    # --- history ------------------------------------------------------------------------
+
+    def history(self, user_id: str) -> list[PastVersion]:
+        """Every kept version of the user's photo, newest first, marking current and preview."""
+        user = self.mailbox_user(user_id)
+        with self.ctx.db.engine.connect() as conn:
+            return load_history(conn, user.id)
+
+    def version_bytes(self, user_id: str, version_id: str, size: int | None = None) -> bytes:
+        """One rendition of any kept version (a resolved user's); VersionNotFound if none."""
+        with self.ctx.db.engine.connect() as conn:
+            stored = load_version_by_id(conn, user_id, version_id)
+        if stored is None:
+            raise VersionNotFound(version_id)
+        return self.rendition(stored, size)
+
+    def restore_version(self, user_id: str, version_id: str, *, actor: str) -> PhotoInfo:
+        """An earlier version becomes the photo again, as a NEW version: the same renditions
+        (the same blobs, not copied) under a new etag, so every reader and the sync see a
+        change, and the history keeps the order in which photos were really used."""
+        user = self.mailbox_user(user_id)
+
+        def write(session: Session) -> PhotoInfo:
+            pointer = lock_pointer(session, user.id)
+            old = session.get(PhotoVersion, version_id)
+            if old is None or old.user_id != user.id:
+                raise VersionNotFound(f"{user.upn} has no photo version {version_id}")
+            try:
+                # Restart each blob's clock before a row points to it again, so that the garbage
+                # collector, which may have found it unreferenced a moment ago, leaves it.
+                for rendition in old.renditions:
+                    self.ctx.blobs.keep(rendition.sha256)
+            except BlobNotFound:
+                raise VersionNotFound(f"the files of version {version_id} are gone") from None
+            now = self.ctx.clock()
+            version = copy_version(session, old, etag=new_etag(session, user.id), now=now, by=actor)
+            pointer.current_version_id = version.id
+            pointer.updated_at = now
+            info = version_info(version, tuple(r.size for r in old.renditions))
+            audit.record(
+                session.connection(),
+                actor=actor,
+                action="mailbox.photo.restored",
+                subject_user_id=user.id,
+                version_id=version.id,
+                etag=version.etag,
+                restored_from=old.id,
+            )
+            self.ctx.events.publish_on_commit(
+                session, PHOTO_CHANGED, user_id=user.id, version_id=version.id
+            )
+            return info
+
+        return self._transaction(write)
+
+    def collect_garbage(self, *, grace: timedelta = BLOB_GRACE) -> GarbageReport:
+        """``photosync gc`` and the periodic task: versions beyond PHOTOSYNC_PHOTO_HISTORY_KEEP
+        per user, then blobs no version uses that nobody wrote or kept within ``grace``."""
+        versions, renditions = collect_versions(self.ctx.db, self.ctx.settings.photo_history_keep)
+        blobs, young = collect_blobs(self.ctx.db, self.ctx.blobs, grace)
+        report = GarbageReport(versions, renditions, blobs, young)
+        log.info("garbage collected: %s", report)
+        return report
 
     # --- helpers --------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from photosync.mailbox.interfaces import PhotoInfo, PhotoNotFound
+from photosync.mailbox.interfaces import PastVersion, PhotoInfo, PhotoNotFound
 from photosync.mailbox.models import MailboxPhoto, PhotoRendition, PhotoVersion
 
 
@@ -146,3 +146,97 @@ def version_info(version: PhotoVersion, sizes: tuple[int, ...]) -> PhotoInfo:
         created_at=version.created_at,
         created_by=version.created_by,
     )
+
+
+# --- history ------------------------------------------------------------------------------
+
+_HISTORY = (
+    select(
+        PhotoVersion.id,
+        PhotoVersion.etag,
+        PhotoVersion.created_at,
+        PhotoVersion.created_by,
+        PhotoRendition.size,
+        PhotoRendition.sha256,
+    )
+    .join(PhotoRendition, PhotoRendition.version_id == PhotoVersion.id)
+    .where(PhotoVersion.user_id == bindparam("user_id"))
+    .order_by(PhotoVersion.created_at.desc(), PhotoVersion.id, PhotoRendition.size)
+)
+_POINTERS = select(MailboxPhoto.current_version_id, MailboxPhoto.preview_version_id).where(
+    MailboxPhoto.user_id == bindparam("user_id")
+)
+
+
+def load_history(conn: Connection | Session, user_id: str) -> list[PastVersion]:
+    """Every version of a user's photo, newest first (two queries)."""
+    pointers = conn.execute(_POINTERS, {"user_id": user_id}).first()
+    current, preview = pointers if pointers is not None else (None, None)
+    rows = conn.execute(_HISTORY, {"user_id": user_id}).all()
+    history = []
+    for _, group in groupby(rows, key=lambda row: row.id):
+        version = list(group)
+        info = _info(user_id, version)
+        history.append(
+            PastVersion(
+                info=info,
+                sha256=version[-1].sha256,  # the largest size is the master
+                current=info.version_id == current,
+                preview=info.version_id == preview,
+            )
+        )
+    return history
+
+
+_VERSION = (
+    select(
+        PhotoVersion.id,
+        PhotoVersion.etag,
+        PhotoVersion.created_at,
+        PhotoVersion.created_by,
+        PhotoRendition.size,
+        PhotoRendition.sha256,
+    )
+    .join(PhotoRendition, PhotoRendition.version_id == PhotoVersion.id)
+    .where(PhotoVersion.user_id == bindparam("user_id"), PhotoVersion.id == bindparam("id"))
+    .order_by(PhotoRendition.size)
+)
+
+
+def load_version_by_id(
+    conn: Connection | Session, user_id: str, version_id: str
+) -> StoredPhoto | None:
+    """Any one version of this user's photo (None if they have none by that id)."""
+    rows = conn.execute(_VERSION, {"user_id": user_id, "id": version_id}).all()
+    if not rows:
+        return None
+    return StoredPhoto(_info(user_id, rows), {row.size: row.sha256 for row in rows})
+
+
+def copy_version(
+    session: Session, old: PhotoVersion, *, etag: str, now: datetime, by: str
+) -> PhotoVersion:
+    """A new version of the same user with ``old``'s renditions (the same blobs)."""
+    version = PhotoVersion(
+        user_id=old.user_id,
+        etag=etag,
+        source_sha256=old.source_sha256,
+        source_format=old.source_format,
+        source_width=old.source_width,
+        source_height=old.source_height,
+        master_size=old.master_size,
+        created_at=now,
+        created_by=by,
+    )
+    session.add(version)
+    session.flush()
+    for rendition in old.renditions:
+        session.add(
+            PhotoRendition(
+                version_id=version.id,
+                size=rendition.size,
+                sha256=rendition.sha256,
+                length=rendition.length,
+            )
+        )
+    return version

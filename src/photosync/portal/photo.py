@@ -1,5 +1,5 @@
 """Change your photo: upload (with an optional square crop) as a mailbox preview, look at it at
-the sizes people will see, then save or cancel it. Remove your photo.
+the sizes people will see, then save or cancel it. Remove your photo, or restore an earlier one.
 
 The page works without JavaScript (a plain file form; the mailbox crops the centre). photo.js adds
 drag-and-drop and an in-page square crop, sent as a CropBox in the oriented picture's pixels.
@@ -22,7 +22,7 @@ from photosync.portal.pages import current_photo, page
 from photosync.portal.photos import avatar, best_size
 from photosync.portal.viewer import CSRF_FIELD, RequiredViewer, Viewer, check_csrf
 from photosync.settings import Settings
-from photosync.web import ApiError, service
+from photosync.web import IMMUTABLE, ApiError, service
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,7 +36,13 @@ DONE_MESSAGES = {
     ),
     "cancelled": "The preview was discarded. Your photo did not change.",
     "removed": "Your photo was removed.",
+    "restored": (
+        "Your earlier photo is your photo again. OneDrive and SharePoint copy it the next time "
+        "you sign in and open one of them."
+    ),
 }
+# Earlier photos are listed at this size (their files: the next size up, for sharp screens).
+EARLIER_SIZE = 48
 NO_MAILBOX = "Your account has no mailbox, so its photo cannot be changed here."
 NO_FILE = "Choose a photo to upload first."
 
@@ -70,6 +76,7 @@ def _photo_page(
                     "src": f"/photo/preview/{best_size(preview, want)}?v={preview.etag}",
                 }
             )
+    earlier = _earlier(request, viewer) if viewer.user.has_mailbox else []
     settings = service(request, Settings)
     return page(
         request,
@@ -81,6 +88,8 @@ def _photo_page(
         big=avatar(viewer.user.id, viewer.user.display_name, info, 160, "me"),
         preview=preview,
         preview_images=preview_images,
+        earlier=earlier,
+        earlier_size=EARLIER_SIZE,
         error=error,
         notice=notice,
         no_mailbox=not viewer.user.has_mailbox,
@@ -88,6 +97,28 @@ def _photo_page(
         max_upload_mb=settings.max_upload_bytes // (1024 * 1024),
         status=status,
     )
+
+
+def _earlier(request: Request, viewer: Viewer) -> list[dict[str, str]]:
+    """The kept versions that are neither the photo nor the preview, newest first."""
+    try:
+        history = service(request, MailboxService).history(viewer.user.id)
+    except PhotoNotFound:
+        return []
+    return [
+        {
+            "id": version.info.version_id,
+            "when": f"{version.info.created_at:%Y-%m-%d %H:%M} UTC",
+            "src": _version_src(version.info, EARLIER_SIZE),
+            "src2x": _version_src(version.info, 2 * EARLIER_SIZE),
+        }
+        for version in history
+        if not (version.current or version.preview)
+    ]
+
+
+def _version_src(info: PhotoInfo, want: int) -> str:
+    return f"/photo/versions/{info.version_id}/{best_size(info, want)}"
 
 
 @router.get("/photo")
@@ -207,3 +238,37 @@ def remove_photo(request: Request, viewer: RequiredViewer, csrf_token: CsrfField
             _own_photo(request, viewer), actor=viewer.user.upn
         )
     return RedirectResponse("/photo?done=removed", status_code=303)
+
+
+@router.get("/photo/versions/{version_id}/{size}")
+def version_image(request: Request, viewer: RequiredViewer, version_id: str, size: int) -> Response:
+    """A small picture of one of the viewer's own earlier photos (the "Earlier photos" list)."""
+    mailbox = service(request, MailboxService)
+    try:
+        user = mailbox.check_read(viewer.principal, None)
+        data = mailbox.version_bytes(user.id, version_id, size)
+    except PhotoNotFound:
+        raise ApiError(404, "ImageNotFound", "There is no such earlier photo.") from None
+    # A version never changes, so its picture may be kept (by this browser only).
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": IMMUTABLE})
+
+
+@router.post("/photo/restore")
+def restore_photo(
+    request: Request,
+    viewer: RequiredViewer,
+    csrf_token: CsrfField = "",
+    version_id: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(viewer, csrf_token)
+    try:
+        user_id = _own_photo(request, viewer)
+    except PhotoNotFound:
+        return _photo_page(request, viewer, error=NO_MAILBOX, status=409)
+    try:
+        service(request, MailboxService).restore_version(user_id, version_id, actor=viewer.user.upn)
+    except PhotoNotFound:
+        return _photo_page(
+            request, viewer, error="That earlier photo is no longer kept.", status=409
+        )
+    return RedirectResponse("/photo?done=restored", status_code=303)
