@@ -120,6 +120,10 @@ def serve(env: Env, host: str, port: int, data_dir: Path | None, demo: bool) -> 
     if scheduler is not None:
         click.echo(f"  check of everyone on schedule '{settings.sync_schedule}' (UTC)")
         scheduler.start()
+    collector = services.tasks.garbage_schedule(services.ctx.clock)
+    if collector is not None:
+        click.echo(f"  old photo versions collected on schedule '{settings.gc_schedule}' (UTC)")
+        collector.start()
     try:
         uvicorn.run(
             app_for(services),
@@ -130,8 +134,9 @@ def serve(env: Env, host: str, port: int, data_dir: Path | None, demo: bool) -> 
             server_header=False,
         )
     finally:
-        if scheduler is not None:
-            scheduler.stop()
+        for running in (scheduler, collector):
+            if running is not None:
+                running.stop()
         services.tasks.close(cancel_pending=True)
 
 
@@ -153,8 +158,8 @@ def serve(env: Env, host: str, port: int, data_dir: Path | None, demo: bool) -> 
 @click.option(
     "--beat/--no-beat",
     default=None,
-    help="Run Celery beat here for PHOTOSYNC_SYNC_SCHEDULE (default: when a schedule is set). "
-    "With several workers, let one only run it.",
+    help="Run Celery beat here for PHOTOSYNC_SYNC_SCHEDULE and PHOTOSYNC_GC_SCHEDULE "
+    "(default: when either is set). With several workers, let one only run it.",
 )
 @click.option(
     "--loglevel",
@@ -177,8 +182,10 @@ def worker(env: Env, concurrency: int | None, pool: str, beat: bool | None, logl
     # connections are closed first, so that none is shared with a forked child.
     services.ctx.db.dispose()
     per_process = PerProcess(lambda: build_services(Context.from_settings(settings)))
-    tasks = SyncTasks(settings, lambda: per_process().sync)
-    run_beat = bool(settings.sync_schedule) if beat is None else beat
+    tasks = SyncTasks(
+        settings, lambda: per_process().sync, lambda: per_process().mailbox.collect_garbage()
+    )
+    run_beat = bool(settings.sync_schedule or settings.gc_schedule) if beat is None else beat
     click.echo(
         f"photosync {__version__} worker: tasks from {tasks.broker_address()}, "
         f"queue {settings.task_queue}" + (", with beat" if run_beat else "")

@@ -29,7 +29,7 @@ def build_services(ctx: Context) -> Services:
     sites = SitesService(ctx, directory)
     sync = SyncService(ctx, directory=directory, mailbox=mailbox, sites=sites)
     # A task runs on whichever sync service is in charge when it runs (tests may swap it).
-    tasks = SyncTasks(ctx.settings, lambda: services.sync)
+    tasks = SyncTasks(ctx.settings, lambda: services.sync, mailbox.collect_garbage)
     services = Services(ctx, directory, mailbox, sites, sync, tasks)
     if ctx.settings.sync_policy == AUTOMATIC_POLICY:
         # After the commit, with ids: the mailbox never learns that sync exists.

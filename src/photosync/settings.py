@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     sync_policy: SyncPolicy = "on-user-action"
     # A cron expression (five fields, UTC): a check of every user, whatever the policy.
     sync_schedule: str = ""
+    # When old photo versions and unused blobs are collected (cron, UTC; empty: only by hand).
+    gc_schedule: str = "17 3 * * *"
     # Empty: sync's tasks run in this process's thread pool. Set (redis://…, amqp://…): they
     # go to Celery through this broker, and `photosync worker` processes run them.
     broker_url: str = ""
@@ -59,7 +61,7 @@ class Settings(BaseSettings):
     # Checks that run at once in the embedded thread pool.
     task_threads: int = Field(default=4, ge=1, le=64)
 
-    @field_validator("sync_schedule")
+    @field_validator("sync_schedule", "gc_schedule")
     @classmethod
     def _valid_schedule(cls, value: str) -> str:
         if value.strip():

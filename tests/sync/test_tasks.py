@@ -312,3 +312,23 @@ def test_the_cli_runs_the_checks_it_sets_off_before_it_exits(tmp_path: Path) -> 
     status = cli("sync", "status", "alice@example.org")
     assert "sites shows: picture from mailbox" in status
     assert "automatic/admin-request: updated" in status
+
+
+def test_old_photo_versions_are_collected_on_their_schedule(
+    services: Services, clock: MovableClock, alice: UserInfo
+) -> None:
+    """PHOTOSYNC_GC_SCHEDULE (03:17 UTC by default) runs the mailbox's collection, as
+    `photosync gc` does: versions beyond PHOTOSYNC_PHOTO_HISTORY_KEEP go."""
+    keep = services.ctx.settings.photo_history_keep
+    for seed in range(keep + 2):
+        set_mailbox_photo(services, alice, seed=seed)
+        clock.advance(seconds=1)
+    assert len(services.mailbox.history(alice.id)) == keep + 2
+    collector = services.tasks.garbage_schedule(clock)
+    assert collector is not None
+    first = collector.tick()
+    assert (first.hour, first.minute) == (3, 17)
+    clock.now = first
+    collector.tick()
+    assert services.tasks.wait_idle(timeout=DEADLINE_SECONDS)
+    assert len(services.mailbox.history(alice.id)) == keep

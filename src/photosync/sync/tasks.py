@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 CHECK_USER = "photosync.sync.check_user"
 CHECK_EVERYONE = "photosync.sync.check_everyone"
 RUN_BULK = "photosync.sync.run_bulk"
+COLLECT_GARBAGE = "photosync.collect_garbage"
 CHECK_IN_RUN = "photosync.sync.check_in_run"
 # The policy (PHOTOSYNC_SYNC_POLICY) under which every photo.changed sends a check_user task;
 # the composition root subscribes it.
@@ -59,9 +60,17 @@ class SyncTasks:
     that worker process; in ``serve``, the server's own).
     """
 
-    def __init__(self, settings: Settings, sync: Callable[[], SyncService]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sync: Callable[[], SyncService],
+        garbage: Callable[[], object] | None = None,
+    ) -> None:
         self.settings = settings
         self._sync = sync
+        # The mailbox's collection of old versions and unused blobs (``photosync gc``), run on
+        # PHOTOSYNC_GC_SCHEDULE by the same scheduler or beat.
+        self._garbage = garbage
         self._guard = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._celery: Celery | None = None
@@ -122,6 +131,9 @@ class SyncTasks:
         elif name == CHECK_IN_RUN:
             run_id, position, actor = args
             self._check_in_run(run_id, int(position), actor)
+        elif name == COLLECT_GARBAGE:
+            if self._garbage is not None:
+                log.info("collected garbage: %s", self._garbage())
         else:
             raise ValueError(f"no sync task {name}")
 
@@ -212,6 +224,17 @@ class SyncTasks:
             clock=clock,
         )
 
+    def garbage_schedule(self, clock: Clock) -> EmbeddedScheduler | None:
+        """The collection of old photo versions and unused blobs on PHOTOSYNC_GC_SCHEDULE, for
+        ``photosync serve`` (None without one, or with a broker: beat runs it then)."""
+        if not self.settings.gc_schedule or self.distributed:
+            return None
+        return EmbeddedScheduler(
+            parse_schedule(self.settings.gc_schedule),
+            lambda: self.send(COLLECT_GARBAGE),
+            clock=clock,
+        )
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until the embedded pool has no task queued or running (including the checks a
         ``check_everyone`` sends); False if ``timeout`` came first."""
@@ -272,14 +295,20 @@ def make_celery(settings: Settings, run: Callable[..., None]) -> Celery:
         timezone="UTC",
         worker_hijack_root_logger=False,
     )
+    beat: dict[str, dict[str, object]] = {}
     if settings.sync_schedule:
-        app.conf.beat_schedule = {
-            "check-everyone": {
-                "task": CHECK_EVERYONE,
-                "schedule": parse_schedule(settings.sync_schedule),
-                "args": (SCHEDULE,),
-            }
+        beat["check-everyone"] = {
+            "task": CHECK_EVERYONE,
+            "schedule": parse_schedule(settings.sync_schedule),
+            "args": (SCHEDULE,),
         }
+    if settings.gc_schedule:
+        beat["collect-garbage"] = {
+            "task": COLLECT_GARBAGE,
+            "schedule": parse_schedule(settings.gc_schedule),
+            "args": (),
+        }
+    app.conf.beat_schedule = beat
 
     def register(name: str) -> None:
         def task(*args: str) -> None:
@@ -288,7 +317,7 @@ def make_celery(settings: Settings, run: Callable[..., None]) -> Celery:
         task.__name__ = name.rpartition(".")[2]
         app.task(name=name, shared=False)(task)  # this app's alone, not every app's
 
-    for name in (CHECK_USER, CHECK_EVERYONE, RUN_BULK, CHECK_IN_RUN):
+    for name in (CHECK_USER, CHECK_EVERYONE, RUN_BULK, CHECK_IN_RUN, COLLECT_GARBAGE):
         register(name)
     return app
 
