@@ -71,6 +71,14 @@ def test_all_users_with_a_report(data: Path, tmp_path: Path) -> None:
     ]
     run_id = re.search(r"run (\S+) finished", result.output)
     assert run_id and (check["trigger"], check["run"]) == ("bulk", run_id.group(1))
+    # The admin action is in the audit log: who started which run.
+    cli(data, "sync", "now", "carol@example.org")
+    lines = cli(data, "audit", "--json", "--action", "sync.").output.splitlines()
+    actions = [(row["action"], row["actor"]) for row in map(json.loads, lines)]
+    assert ("sync.bulk.started", "cli") in actions
+    assert ("sync.check_requested", "cli") in actions
+    started = next(json.loads(line) for line in lines if "bulk.started" in line)
+    assert started["detail"]["run"] == run_id.group(1)
     # A finished run is not resumed: the same command is a new run, and finds nothing to do.
     again = cli(data, "sync", "now", "--all", "--report", str(report))
     assert "resuming" not in again.output and again.exit_code == 0

@@ -201,7 +201,7 @@ def check_now(
     user = service(request, DirectoryService).get_user(user_id) if user_id else None
     if user is None:
         raise ApiError(404, "NotFound", "There is no such person.")
-    service(request, SyncService).check_now(user.id, actor=viewer.user.upn)
+    service(request, SyncService).request_check(user.id, actor=viewer.user.upn)
     return _back(q, page_arg, checked=user.id)
 
 

@@ -22,7 +22,6 @@ from photosync.portal.pages import page
 from photosync.portal.photos import avatar, sites_photo_url
 from photosync.portal.viewer import CSRF_FIELD, AdminViewer, RequiredViewer, Viewer, check_csrf
 from photosync.sync.diagnostic import Diagnosis, self_check_refusal, when
-from photosync.sync.interfaces import ADMIN
 from photosync.sync.service import SyncService
 from photosync.web import ApiError, service
 
@@ -154,7 +153,7 @@ def check_my_photo(
             error=refusal,
             status=429,
         )
-    sync.check_now(viewer.user.id, actor=viewer.user.upn, trigger=ADMIN)
+    sync.request_check(viewer.user.id, actor=viewer.user.upn)
     return RedirectResponse("/photo/doctor?checked=1", status_code=303)
 
 
@@ -185,5 +184,5 @@ def check_user(
     """An admin's check of one person now (not rate-limited: admins may check at will)."""
     check_csrf(viewer, csrf_token)
     user = _someone(request, user_id)
-    service(request, SyncService).check_now(user.id, actor=viewer.user.upn, trigger=ADMIN)
+    service(request, SyncService).request_check(user.id, actor=viewer.user.upn)
     return RedirectResponse(f"/admin/users/{user.id}/diagnostic?checked=1", status_code=303)

@@ -94,7 +94,7 @@ def sync_now(
         raise SystemExit(status)
     [upn] = upns
     try:
-        outcome = env.services().sync.check_now(upn, actor=ACTOR)
+        outcome = env.services().sync.request_check(upn, actor=ACTOR)
     except NoSuchUser as exc:
         raise fail(f"no user {upn}") from exc
     click.echo(_outcome_line(outcome))

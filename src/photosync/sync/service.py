@@ -12,6 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from photosync import audit
 from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
@@ -108,6 +109,21 @@ class SyncService:
         assert outcome is not None  # no ``decide``: always runs
         return outcome
 
+    def request_check(self, user: str, *, actor: str) -> CheckOutcome:
+        """A person's "check now" (an admin's, from the CLI or the admin pages, or someone's
+        own from their diagnostic page): the check, and an audit row of who asked."""
+        outcome = self.check_now(user, actor=actor)
+        with self.ctx.db.write_connection() as conn:
+            audit.record(
+                conn,
+                actor=actor,
+                action="sync.check_requested",
+                subject_user_id=outcome.user_id,
+                result=outcome.result,
+                error=outcome.error,
+            )
+        return outcome
+
     def run_bulk(
         self,
         upns: Sequence[str] | None,
@@ -135,7 +151,16 @@ class SyncService:
         else:
             found = {upn: self.directory.get_user(upn) for upn in upns}
             people = [(upn, user.id if user else None) for upn, user in found.items()]
-        return self.runs.open(upns, people, actor=actor, now=self.ctx.clock())
+        run_id, resumed = self.runs.open(upns, people, actor=actor, now=self.ctx.clock())
+        with self.ctx.db.write_connection() as conn:
+            audit.record(
+                conn,
+                actor=actor,
+                action="sync.bulk.resumed" if resumed else "sync.bulk.started",
+                run=run_id,
+                scope="all" if upns is None else f"{len(upns)} users",
+            )
+        return run_id, resumed
 
     def continue_bulk(
         self,
