@@ -69,7 +69,12 @@ def run(
             done = _through_workers(sync, tasks, run_id, actor, rate, on_progress)
         else:
             done = sync.continue_bulk(
-                run_id, actor=actor, concurrency=concurrency, rate=rate, on_progress=on_progress
+                run_id,
+                actor=actor,
+                concurrency=concurrency,
+                rate=rate,
+                on_progress=on_progress,
+                processes=True,
             )
     click.echo(
         f"run {run_id} finished: {done.done} checked, {done.failed} failed"

@@ -6,9 +6,20 @@ requests through its hook (so sites never imports sync); the policy decides, the
 
 from __future__ import annotations
 
-import threading
+import ctypes
+import functools
+import multiprocessing
+import signal
+import sys
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -17,6 +28,7 @@ from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.mailbox.services import MailboxService
+from photosync.settings import Settings
 from photosync.sites.interfaces import ProfileStatus
 from photosync.sites.services import SitesService
 from photosync.sync.bulk import NO_SUCH_USER, BulkRuns, Item, Pace, Progress
@@ -170,35 +182,50 @@ class SyncService:
         concurrency: int = 4,
         rate: float | None = None,
         on_progress: Callable[[int, int, int], None] | None = None,
+        processes: bool = False,
     ) -> Progress:
+        """Check the users of a run not done yet, ``concurrency`` at a time, here.
+
+        ``processes``: in that many processes of their own rather than threads of this one.
+        A check is CPU work partly done under Python's GIL (the queries, the thumbnails'
+        bookkeeping), so on several cores processes go further; the CLI's bulk runs use them.
+        """
         start = self.runs.progress(run_id)
         assert start is not None
-        counts = [start.done, start.failed]
-        lock = threading.Lock()
+        done, failed = start.done, start.failed
         pace = Pace(rate)
+        pool: Executor
+        if processes and concurrency > 1:
+            pool = ProcessPoolExecutor(
+                concurrency,
+                mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
+                initializer=_child_services,
+                initargs=(self.ctx.settings.model_dump(),),
+            )
+            check: Callable[[Item], bool] = functools.partial(_check_in_child, run_id, actor)
+        else:
+            pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="bulk")
+            check = functools.partial(self.check_in_run, run_id, actor=actor)
 
-        def one(item: Item) -> None:
-            if item.user_id is not None:
-                pace.wait()
-            failed = self.check_in_run(run_id, item, actor=actor)
-            with lock:
-                counts[0] += 1
-                counts[1] += int(failed)
-                done, errors = counts
-            if on_progress is not None:
-                on_progress(done, errors, start.total)
+        def completed(futures: Iterable[Future[bool]]) -> None:
+            nonlocal done, failed
+            for future in futures:
+                done += 1
+                failed += int(future.result())  # a failure outside a check stops the run
+                if on_progress is not None:
+                    on_progress(done, failed, start.total)
 
         # At most a few users in flight at a time, however long the run: memory stays flat.
-        in_flight: set[Future[None]] = set()
-        with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="bulk") as pool:
+        in_flight: set[Future[bool]] = set()
+        with pool:
             for item in self.runs.pending(run_id):
                 if len(in_flight) >= 2 * concurrency:
-                    completed, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in completed:
-                        future.result()  # a failure outside a check (the database) stops it
-                in_flight.add(pool.submit(one, item))
-            for future in in_flight:
-                future.result()
+                    finished_now, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    completed(finished_now)
+                if item.user_id is not None:
+                    pace.wait()
+                in_flight.add(pool.submit(check, item))
+            completed(in_flight)
         self.runs.finish(run_id, self.ctx.clock())
         finished = self.runs.progress(run_id)
         assert finished is not None
@@ -323,3 +350,31 @@ class SyncService:
 
 
 __all__ = ["CheckOutcome", "NoSuchUser", "SyncService", "SyncStatus"]
+
+
+# --- a bulk run's processes ----------------------------------------------------------------------
+
+_CHILD: list[SyncService] = []
+
+
+def _child_services(settings: dict[str, object]) -> None:
+    """In each process of a bulk run: this process's own services, from the same settings.
+
+    The process dies with the command that started it (Linux's parent-death signal): a run
+    killed with kill -9 leaves no orphan still checking users, which the same command run
+    again must be able to take over without checking anyone twice.
+    """
+    from photosync.services import build_services
+
+    _die_with_parent()
+    _CHILD.append(build_services(Context.from_settings(Settings.model_validate(settings))).sync)
+
+
+def _check_in_child(run_id: str, actor: str, item: Item) -> bool:
+    return _CHILD[0].check_in_run(run_id, item, actor=actor)
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
