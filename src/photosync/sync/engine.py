@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
+# Square JPEG master and pixel sizes -> a JPEG per size (imaging.render_square_sizes).
+Render = Callable[[bytes, tuple[int, ...]], dict[int, bytes]]
+
+
 class Ledger(Protocol):
     """Where the engine keeps its record of every check (sync's own tables, or memory)."""
 
@@ -102,15 +106,30 @@ class SyncEngine:
         *,
         clock: Clock,
         locks: UserLocks | None = None,
+        render: Render = imaging.render_square_sizes,
     ) -> None:
         self.source = source
         self.target = target
         self.ledger = ledger
         self.clock = clock
         self.locks = locks or UserLocks()
+        # The CPU work of a check; a bulk run hands it to processes of its own (see
+        # SyncService.continue_bulk) while the checks themselves stay in this process.
+        self.render = render
 
     def history(self, user_id: str, session_id: str | None) -> History:
         return self.ledger.history(user_id, session_id)
+
+    def with_render(self, render: Render) -> SyncEngine:
+        """The same engine (source, target, ledger, locks) rendering with ``render``."""
+        return SyncEngine(
+            self.source,
+            self.target,
+            self.ledger,
+            clock=self.clock,
+            locks=self.locks,
+            render=render,
+        )
 
     def run(
         self,
@@ -231,7 +250,7 @@ class SyncEngine:
     def thumbnails(self, master: bytes) -> dict[str, bytes]:
         """The target's sizes of a square master JPEG, each made from the next larger."""
         sizes: Mapping[str, int] = self.target.sizes()
-        rendered = imaging.render_square_sizes(master, tuple(sorted(set(sizes.values()))))
+        rendered = self.render(master, tuple(sorted(set(sizes.values()))))
         return {name: rendered[size] for name, size in sizes.items()}
 
 

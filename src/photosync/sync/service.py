@@ -7,14 +7,12 @@ requests through its hook (so sites never imports sync); the policy decides, the
 from __future__ import annotations
 
 import ctypes
-import functools
 import multiprocessing
 import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
-    Executor,
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
@@ -23,12 +21,11 @@ from concurrent.futures import (
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from photosync import audit
+from photosync import audit, imaging
 from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.mailbox.services import MailboxService
-from photosync.settings import Settings
 from photosync.sites.interfaces import ProfileStatus
 from photosync.sites.services import SitesService
 from photosync.sync.bulk import NO_SUCH_USER, BulkRuns, Item, Pace, Progress
@@ -48,6 +45,11 @@ from photosync.sync.policy import Decision, History, Timing, decide
 from photosync.sync.records import DatabaseLedger
 from photosync.sync.sources import MailboxPhotoSource
 from photosync.sync.targets import SitesProfileTarget
+
+
+# A bulk run renders in processes of its own from this many users to check: starting them
+# costs about a second, which a smaller run would not win back.
+PROCESSES_FROM = 500
 
 
 class NoSuchUser(LookupError):
@@ -186,26 +188,29 @@ class SyncService:
     ) -> Progress:
         """Check the users of a run not done yet, ``concurrency`` at a time, here.
 
-        ``processes``: in that many processes of their own rather than threads of this one.
-        A check is CPU work partly done under Python's GIL (the queries, the thumbnails'
-        bookkeeping), so on several cores processes go further; the CLI's bulk runs use them.
+        ``processes``: the thumbnails are rendered by that many processes of their own, the
+        checks' reads and writes staying in this one. Rendering is most of a check's CPU, and in
+        threads it would share Python's GIL with the checks' other work; one process keeps the
+        writes (SQLite allows one writer at a time). The CLI's bulk runs use this.
         """
         start = self.runs.progress(run_id)
         assert start is not None
         done, failed = start.done, start.failed
         pace = Pace(rate)
-        pool: Executor
-        if processes and concurrency > 1:
-            pool = ProcessPoolExecutor(
+        engine, renderers = self.engine, None
+        if processes and concurrency > 1 and start.total - start.done >= PROCESSES_FROM:
+            renderers = ProcessPoolExecutor(
                 concurrency,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
-                initializer=_child_services,
-                initargs=(self.ctx.settings.model_dump(),),
+                initializer=_die_with_parent,
             )
-            check: Callable[[Item], bool] = functools.partial(_check_in_child, run_id, actor)
-        else:
-            pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="bulk")
-            check = functools.partial(self.check_in_run, run_id, actor=actor)
+            engine = self.engine.with_render(
+                lambda master, sizes: renderers.submit(
+                    imaging.render_square_sizes, master, sizes
+                ).result()
+            )
+            # Enough checks at once to keep every renderer busy while others read and write.
+            concurrency *= 2
 
         def completed(futures: Iterable[Future[bool]]) -> None:
             nonlocal done, failed
@@ -217,27 +222,35 @@ class SyncService:
 
         # At most a few users in flight at a time, however long the run: memory stays flat.
         in_flight: set[Future[bool]] = set()
-        with pool:
-            for item in self.runs.pending(run_id):
-                if len(in_flight) >= 2 * concurrency:
-                    finished_now, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    completed(finished_now)
-                if item.user_id is not None:
-                    pace.wait()
-                in_flight.add(pool.submit(check, item))
-            completed(in_flight)
+        try:
+            with ThreadPoolExecutor(concurrency, thread_name_prefix="bulk") as pool:
+                for item in self.runs.pending(run_id):
+                    if len(in_flight) >= 2 * concurrency:
+                        finished_now, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                        completed(finished_now)
+                    if item.user_id is not None:
+                        pace.wait()
+                    in_flight.add(
+                        pool.submit(self.check_in_run, run_id, item, actor=actor, engine=engine)
+                    )
+                completed(in_flight)
+        finally:
+            if renderers is not None:
+                renderers.shutdown(cancel_futures=True)
         self.runs.finish(run_id, self.ctx.clock())
         finished = self.runs.progress(run_id)
         assert finished is not None
         return finished
 
-    def check_in_run(self, run_id: str, item: Item, *, actor: str) -> bool:
+    def check_in_run(
+        self, run_id: str, item: Item, *, actor: str, engine: SyncEngine | None = None
+    ) -> bool:
         """Check one user of a bulk run (here, or in a worker's task); True if it failed."""
         user = self.directory.get_user(item.user_id) if item.user_id else None
         if user is None:
             self.runs.mark(run_id, item.position, result=ERROR, error=NO_SUCH_USER)
             return True
-        outcome = self.engine.run(user, trigger=BULK, actor=actor, run_id=run_id)
+        outcome = (engine or self.engine).run(user, trigger=BULK, actor=actor, run_id=run_id)
         return outcome is None or outcome.result == ERROR
 
     def plan(self, upns: Sequence[str] | None) -> list[Item]:
@@ -352,29 +365,12 @@ class SyncService:
 __all__ = ["CheckOutcome", "NoSuchUser", "SyncService", "SyncStatus"]
 
 
-# --- a bulk run's processes ----------------------------------------------------------------------
-
-_CHILD: list[SyncService] = []
-
-
-def _child_services(settings: dict[str, object]) -> None:
-    """In each process of a bulk run: this process's own services, from the same settings.
-
-    The process dies with the command that started it (Linux's parent-death signal): a run
-    killed with kill -9 leaves no orphan still checking users, which the same command run
-    again must be able to take over without checking anyone twice.
-    """
-    from photosync.services import build_services
-
-    _die_with_parent()
-    _CHILD.append(build_services(Context.from_settings(Settings.model_validate(settings))).sync)
-
-
-def _check_in_child(run_id: str, actor: str, item: Item) -> bool:
-    return _CHILD[0].check_in_run(run_id, item, actor=actor)
+# --- a bulk run's rendering processes -------------------------------------------------------------
 
 
 def _die_with_parent() -> None:
+    """A rendering process dies with the command that started it (Linux's parent-death
+    signal): a run killed with kill -9 leaves no orphan behind."""
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
