@@ -311,7 +311,7 @@ def test_the_cli_runs_the_checks_it_sets_off_before_it_exits(tmp_path: Path) -> 
     cli("photo", "set", "alice@example.org", str(picture))
     status = cli("sync", "status", "alice@example.org")
     assert "sites shows: picture from mailbox" in status
-    assert "automatic/admin-request: updated" in status
+    assert "automatic/photo-changed: updated" in status
 
 
 def test_old_photo_versions_are_collected_on_their_schedule(

@@ -24,11 +24,15 @@ from photosync import imaging
 from photosync.db import Database
 from photosync.directory.interfaces import UserInfo
 from photosync.sync.interfaces import (
+    ADMIN,
+    AUTOMATIC,
+    BULK,
     ERROR,
     NO_MAILBOX,
     NO_PHOTO,
     NOT_EDITABLE,
     PLACEHOLDER,
+    SCHEDULE,
     UNCHANGED,
     UPDATED,
     Change,
@@ -47,6 +51,14 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+
+# Why a check that no policy decided ran, by its trigger (own-large checks give the policy's).
+REASONS: dict[str, str] = {
+    ADMIN: "admin-request",
+    BULK: "bulk-run",
+    AUTOMATIC: "photo-changed",
+    SCHEDULE: "scheduled",
+}
 
 # Square JPEG master and pixel sizes -> a JPEG per size (imaging.render_square_sizes).
 Render = Callable[[bytes, tuple[int, ...]], dict[int, bytes]]
@@ -145,7 +157,7 @@ class SyncEngine:
 
         ``run_id``: the bulk run this check is part of (its record marks the user done)."""
         with self.locks.hold(user.id):
-            reason = "admin-request"
+            reason = REASONS.get(trigger, "admin-request")
             if decide is not None:
                 decision = decide(self.history(user.id, session_id))
                 if not decision.check:

@@ -48,7 +48,7 @@ class CheckOutcome:
 
     user_id: str
     trigger: str  # a Trigger
-    reason: str  # why it ran: the policy's reason, or "admin-request"
+    reason: str  # why it ran: the policy's reason, or the trigger's (engine.REASONS)
     session_id: str | None
     started_at: datetime
     duration_ms: int

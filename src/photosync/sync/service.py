@@ -46,7 +46,6 @@ from photosync.sync.records import DatabaseLedger
 from photosync.sync.sources import MailboxPhotoSource
 from photosync.sync.targets import SitesProfileTarget
 
-
 # A bulk run renders in processes of its own from this many users to check: starting them
 # costs about a second, which a smaller run would not win back.
 PROCESSES_FROM = 500
