@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the real components the test suite talks to are installed and running:
-# PostgreSQL (for the PostgreSQL half of the suite) and Debian's Chromium (browser tests).
+# PostgreSQL (for the PostgreSQL half of the suite), Redis (the Celery tests' broker) and Debian's
+# Chromium (browser tests).
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 
@@ -28,4 +29,14 @@ if ! psql -h 127.0.0.1 -U postgres -tAc 'select 1' postgres >/dev/null 2>&1; the
   hba=$(as_root su postgres -c "psql -tAc 'show hba_file'")
   as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
   as_root su postgres -c "psql -tAc 'select pg_reload_conf()'" >/dev/null
+fi
+
+# Redis is the broker of the Celery tests (the machine runs it; start it if it stopped).
+command -v redis-server >/dev/null 2>&1 || { as_root apt-get update -qq; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null; }
+if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  echo "starting Redis…"
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.2; done
 fi
