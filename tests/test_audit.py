@@ -3,7 +3,6 @@ people read it through ``AuditLog`` (``photosync audit``, the admin's audit page
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from photosync.cli import main
 from photosync.directory.interfaces import UserInfo
 from photosync.imaging.testimages import photo_jpeg
 from photosync.services import Services
-from tests.conftest import PASSWORD, TEST_KEY, bearer, password_token
+from tests.conftest import PASSWORD, TEST_KEY, bearer, password_token, run_async
 
 
 def rows(services: Services, prefix: str) -> list[AuditEvent]:
@@ -79,11 +78,11 @@ def test_the_middleware_sets_the_origin_only_for_the_request() -> None:
         "client": ("203.0.113.7", 5000),
         "headers": [(b"accept", b"*/*"), (b"user-agent", b"Edge/1 \xe9")],
     }
-    asyncio.run(middleware(scope, None, None))  # type: ignore[arg-type]
+    run_async(middleware(scope, None, None))  # type: ignore[arg-type]
     assert seen == [Origin("203.0.113.7", "Edge/1 é")]
     assert audit.origin.get() is None
     assert origin_of({"type": "http"}) == Origin(None, None)
-    asyncio.run(middleware({"type": "lifespan"}, None, None))  # type: ignore[arg-type]
+    run_async(middleware({"type": "lifespan"}, None, None))  # type: ignore[arg-type]
     assert seen[-1] is None
 
 
