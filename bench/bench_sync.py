@@ -4,16 +4,13 @@
     library rows with their bytes, the profile and the check's record in one transaction)
     against the bare rendition step (``render_square_sizes`` on the same master bytes).
     Target: <= 1.5x.
-(2) ``userphoto.aspx?size=M`` for another user (no sync) in requests/s, against the same bare
-    ASGI app as bench_http (same bytes, same way of serving, same load). Target: >= 0.5x.
+(``userphoto.aspx?size=M`` against a bare ASGI app is measured by bench_http.)
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,15 +22,6 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
 
 from _util import interleaved_ms, verdict  # noqa: E402
-from bench_http import (  # noqa: E402
-    CONNECTIONS,
-    ROUNDS,
-    SECONDS,
-    free_port,
-    measure,
-    request_bytes,
-    wait_until_up,
-)
 
 SYNC_TARGET = 1.5
 HTTP_TARGET = 0.5
@@ -122,77 +110,6 @@ def breakdown(services: Any, users: list[Any]) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def prepare_http(data_dir: Path) -> tuple[str, str, bytes, str]:
-    """A viewer and a synced colleague: the viewer's token, the URL path, the M bytes, ETag."""
-    from photosync.context import Context
-    from photosync.imaging.testimages import photo_jpeg
-    from photosync.services import build_services
-    from photosync.settings import Settings
-
-    ctx = Context.from_settings(Settings(data_dir=data_dir, secret_key=KEY))
-    ctx.db.upgrade()
-    services = build_services(ctx)
-    services.directory.add_user("viewer@example.org", "Viewer", password=PASSWORD)
-    other = services.directory.add_user("colleague@example.org", "Colleague")
-    services.mailbox.set_photo(other.id, photo_jpeg(1200, 900, seed=3), actor="bench")
-    services.sync.check_now(other.id, actor="bench")
-    picture = services.sites.picture(other.id, "M")
-    token = services.directory.password_token("viewer@example.org", PASSWORD)
-    ctx.db.dispose()
-    path = "/_layouts/15/userphoto.aspx?size=M&accountname=colleague%40example.org"
-    return token, path, picture.data, picture.etag
-
-
-def bench_userphoto(data_dir: Path, tmp: Path) -> bool:
-    token, path, body, etag = prepare_http(data_dir)
-    body_file = tmp / "m.jpg"
-    body_file.write_bytes(body)
-    env = {
-        **os.environ,
-        "PHOTOSYNC_DATA_DIR": str(data_dir),
-        "PHOTOSYNC_SECRET_KEY": KEY,
-        "PHOTOSYNC_LOG_LEVEL": "warning",
-    }
-    ports = {"bare": free_port(), "photosync": free_port()}
-    bare_cmd = [sys.executable, str(HERE / "bench_http.py"), "--serve-bare"]
-    servers = {
-        "bare": subprocess.Popen([*bare_cmd, str(ports["bare"]), str(body_file), etag], env=env),
-        "photosync": subprocess.Popen(
-            [sys.executable, "-m", "photosync", "serve", "--port", str(ports["photosync"])],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        ),
-    }
-    best: dict[str, float] = {}
-    try:
-        for name, process in servers.items():
-            wait_until_up(f"http://127.0.0.1:{ports[name]}/healthz", process)
-        with multiprocessing.get_context("fork").Pool(CONNECTIONS) as pool:
-            for port in ports.values():  # warm-up
-                measure(pool, port, request_bytes(port, path, token, None), seconds=0.5)
-            for _ in range(ROUNDS):
-                for name, port in ports.items():
-                    rate, statuses = measure(pool, port, request_bytes(port, path, token, None))
-                    if set(statuses) != {200}:
-                        print(f"{name}: unexpected statuses {statuses}", file=sys.stderr)
-                        return False
-                    best[name] = max(best.get(name, 0.0), rate)
-    finally:
-        for process in servers.values():
-            process.terminate()
-            process.wait(timeout=10)
-    ratio = best["photosync"] / best["bare"]
-    ok = ratio >= HTTP_TARGET
-    print(f"(2) GET {path}  ({len(body):,}-byte JPEG, another user's M, bearer token)")
-    print(
-        f"    uvicorn, 1 worker each, loopback; {CONNECTIONS} keep-alive connections; "
-        f"best of {ROUNDS} rounds of <= {SECONDS:g} s"
-    )
-    print(f"    bare ASGI {best['bare']:8,.0f}/s   photosync {best['photosync']:8,.0f}/s")
-    print(f"    ratio {ratio:.2f}  target >= {HTTP_TARGET}  {verdict(ok)}")
-    return ok
-
-
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="photosync-bench-sync-") as tmp:
         bench_one_sync(Path(tmp) / "sync-data", "data folder on disk")
@@ -201,7 +118,6 @@ def main() -> int:
             # The same on tmpfs, where fsync is free: what is left is the code, not the disk.
             with tempfile.TemporaryDirectory(prefix="photosync-bench-sync-", dir=shm) as fast:
                 bench_one_sync(Path(fast) / "sync-data", "data folder on tmpfs (no fsync cost)")
-        bench_userphoto(Path(tmp) / "http-data", Path(tmp))
     return 0
 
 

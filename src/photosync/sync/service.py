@@ -45,6 +45,7 @@ from photosync.sync.policy import Decision, History, Timing, decide
 from photosync.sync.records import DatabaseLedger
 from photosync.sync.sources import MailboxPhotoSource
 from photosync.sync.targets import SitesProfileTarget
+from photosync.ttlcache import NotInMemory
 
 # A bulk run renders in processes of its own from this many users to check: starting them
 # costs about a second, which a smaller run would not win back.
@@ -355,7 +356,12 @@ class SyncService:
         )
 
     def _user(self, user: str) -> UserInfo:
-        info = self.directory.get_user(user)
+        # The record of the last seconds is good enough to decide whom to check (the source
+        # reads the mailbox itself), and saves a query on every check.
+        try:
+            info = self.directory.get_user(user, memory_only=True)
+        except NotInMemory:
+            info = self.directory.get_user(user)
         if info is None:
             raise NoSuchUser(f"no user {user}")
         return info
