@@ -3,9 +3,10 @@ own transaction, so an audit row exists exactly when the change it describes com
 
 "From where" is the client address and user agent of the HTTP request that caused a change. The
 domain never sees a request: the HTTP edge puts an ``Origin`` in the ``origin`` context variable
-for the length of each request (``audit_http.RecordOrigin``, on every sub-application), and
-``record`` reads it. Context variables follow a request into the worker threads that run its
-blocking work, and a change made outside any request (the CLI, a worker) has no origin.
+for the length of each request (``audit_http.RecordOrigin``, which ``web.Root`` puts around
+every request), and ``record`` reads it. Context variables follow a request into the worker
+threads that run its blocking work, and a change made outside any request (the CLI, a worker)
+has no origin.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The HTTP edge of the audit log: each request's client address and user agent, for ``record``.
 
-A pure ASGI middleware (no per-request objects built, nothing read from the body), added to
-every sub-application by ``web.sub_app``: about 2 µs a request, hot image reads included. The
-address is the one the server reports: uvicorn replaces it with the X-Forwarded-For client when
-the request came through a trusted proxy.
+A pure ASGI middleware (no per-request objects built, nothing read from the body) that
+``web.Root`` puts around whichever sub-application answers: about 2 µs a request, hot image
+reads included. The address is the one the server reports: uvicorn replaces it with the
+X-Forwarded-For client when the request came through a trusted proxy.
 """
 
 from __future__ import annotations

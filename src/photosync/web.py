@@ -138,7 +138,6 @@ def sub_app(title: str, render: ErrorRenderer, **kwargs: Any) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, crashed)
-    app.add_middleware(RecordOrigin)  # every change audited with the request's address and agent
     return app
 
 
@@ -242,6 +241,9 @@ class Root:
     def __init__(self, parts: Sequence[Part], fallback: FastAPI) -> None:
         self.parts = tuple(parts)
         self.fallback = fallback
+        # Every change a request makes is audited with its address and user agent: set here,
+        # once, around whichever sub-application answers.
+        self._dispatch = RecordOrigin(self._route)
 
     @property
     def apps(self) -> tuple[FastAPI, ...]:
@@ -258,6 +260,9 @@ class Root:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
+        await self._dispatch(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app_for_path(scope.get("path", ""))(scope, receive, send)
 
 
