@@ -7,7 +7,7 @@ helpers can be read, and tuned, on their own.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -35,20 +35,22 @@ class StoredPhoto:
         return size, key
 
 
+# A version's rows as every read here takes them: one per rendition, with the version's info.
+_RENDITION_ROWS = select(
+    PhotoVersion.id,
+    PhotoVersion.etag,
+    PhotoVersion.created_at,
+    PhotoVersion.created_by,
+    PhotoRendition.size,
+    PhotoRendition.sha256,
+).join(PhotoRendition, PhotoRendition.version_id == PhotoVersion.id)
+
+
 def _version_query(
     points_at: InstrumentedAttribute[str | None],
 ) -> Select[str, str, datetime, str, int, str]:
     return (
-        select(
-            PhotoVersion.id,
-            PhotoVersion.etag,
-            PhotoVersion.created_at,
-            PhotoVersion.created_by,
-            PhotoRendition.size,
-            PhotoRendition.sha256,
-        )
-        .join(MailboxPhoto, points_at == PhotoVersion.id)
-        .join(PhotoRendition, PhotoRendition.version_id == PhotoVersion.id)
+        _RENDITION_ROWS.join(MailboxPhoto, points_at == PhotoVersion.id)
         .where(MailboxPhoto.user_id == bindparam("user_id"))
         .order_by(PhotoRendition.size)
     )
@@ -62,7 +64,12 @@ _PREVIEW = _version_query(MailboxPhoto.preview_version_id)
 
 def load_version(conn: Connection | Session, user_id: str, *, preview: bool) -> StoredPhoto | None:
     """One query for a user's version and its renditions (this is the hot read path)."""
-    rows = conn.execute(_PREVIEW if preview else _CURRENT, {"user_id": user_id}).all()
+    return _stored(user_id, conn.execute(_PREVIEW if preview else _CURRENT, {"user_id": user_id}))
+
+
+def _stored(user_id: str, result: Iterable[Any]) -> StoredPhoto | None:
+    """One version from its rendition rows (ascending sizes), or None if there are none."""
+    rows = list(result)
     if not rows:
         return None
     return StoredPhoto(_info(user_id, rows), {row.size: row.sha256 for row in rows})
@@ -83,16 +90,8 @@ def _info(user_id: str, rows: Sequence[Any]) -> PhotoInfo:
 
 # The current versions of many users, for pages that list people (one query, not one each).
 _CURRENT_OF_MANY = (
-    select(
-        MailboxPhoto.user_id,
-        PhotoVersion.id,
-        PhotoVersion.etag,
-        PhotoVersion.created_at,
-        PhotoVersion.created_by,
-        PhotoRendition.size,
-    )
-    .join(PhotoVersion, MailboxPhoto.current_version_id == PhotoVersion.id)
-    .join(PhotoRendition, PhotoRendition.version_id == PhotoVersion.id)
+    _RENDITION_ROWS.add_columns(MailboxPhoto.user_id)
+    .join(MailboxPhoto, MailboxPhoto.current_version_id == PhotoVersion.id)
     .where(MailboxPhoto.user_id.in_(bindparam("user_ids", expanding=True)))
     .order_by(MailboxPhoto.user_id, PhotoRendition.size)
 )
@@ -150,18 +149,8 @@ def version_info(version: PhotoVersion, sizes: tuple[int, ...]) -> PhotoInfo:
 
 # --- history ------------------------------------------------------------------------------
 
-_HISTORY = (
-    select(
-        PhotoVersion.id,
-        PhotoVersion.etag,
-        PhotoVersion.created_at,
-        PhotoVersion.created_by,
-        PhotoRendition.size,
-        PhotoRendition.sha256,
-    )
-    .join(PhotoRendition, PhotoRendition.version_id == PhotoVersion.id)
-    .where(PhotoVersion.user_id == bindparam("user_id"))
-    .order_by(PhotoVersion.created_at.desc(), PhotoVersion.id, PhotoRendition.size)
+_HISTORY = _RENDITION_ROWS.where(PhotoVersion.user_id == bindparam("user_id")).order_by(
+    PhotoVersion.created_at.desc(), PhotoVersion.id, PhotoRendition.size
 )
 _POINTERS = select(MailboxPhoto.current_version_id, MailboxPhoto.preview_version_id).where(
     MailboxPhoto.user_id == bindparam("user_id")
@@ -188,29 +177,16 @@ def load_history(conn: Connection | Session, user_id: str) -> list[PastVersion]:
     return history
 
 
-_VERSION = (
-    select(
-        PhotoVersion.id,
-        PhotoVersion.etag,
-        PhotoVersion.created_at,
-        PhotoVersion.created_by,
-        PhotoRendition.size,
-        PhotoRendition.sha256,
-    )
-    .join(PhotoRendition, PhotoRendition.version_id == PhotoVersion.id)
-    .where(PhotoVersion.user_id == bindparam("user_id"), PhotoVersion.id == bindparam("id"))
-    .order_by(PhotoRendition.size)
-)
+_VERSION = _RENDITION_ROWS.where(
+    PhotoVersion.user_id == bindparam("user_id"), PhotoVersion.id == bindparam("id")
+).order_by(PhotoRendition.size)
 
 
 def load_version_by_id(
     conn: Connection | Session, user_id: str, version_id: str
 ) -> StoredPhoto | None:
     """Any one version of this user's photo (None if they have none by that id)."""
-    rows = conn.execute(_VERSION, {"user_id": user_id, "id": version_id}).all()
-    if not rows:
-        return None
-    return StoredPhoto(_info(user_id, rows), {row.size: row.sha256 for row in rows})
+    return _stored(user_id, conn.execute(_VERSION, {"user_id": user_id, "id": version_id}))
 
 
 def copy_version(
