@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,6 +19,7 @@ from photosync.directory.services import DirectoryService
 from photosync.mailbox.interfaces import PhotoInfo
 from photosync.mailbox.services import MailboxService
 from photosync.portal.pages import page
+from photosync.portal.paging import page_number, page_url, read_page
 from photosync.portal.photos import Avatar, avatar, sites_photo_url
 from photosync.portal.viewer import CSRF_FIELD, AdminViewer, Viewer, check_csrf
 from photosync.sites.interfaces import ProfileStatus
@@ -29,8 +29,6 @@ from photosync.sync.service import SyncService
 from photosync.web import ApiError, service
 
 router = APIRouter(include_in_schema=False)
-
-PAGE_SIZE = 50
 RESULT_LABELS = {
     "updated": "Copied a new photo",
     "unchanged": "Up to date",
@@ -122,15 +120,9 @@ def _rows(request: Request, viewer: Viewer, users: Sequence[UserInfo]) -> AdminP
     return AdminPage(rows, photos.get(viewer.user.id))
 
 
-def _page_number(value: str) -> int:
-    return max(1, int(value)) if value.isdigit() else 1
-
-
 def _admin_url(search: str, number: int, **extra: str) -> str:
     """``/admin`` with the search, the page (when not the first) and ``extra``, if set."""
-    params = {"q": search.strip()[:100], "page": str(number) if number > 1 else "", **extra}
-    query = urlencode({k: v for k, v in params.items() if v})
-    return "/admin" + (f"?{query}" if query else "")
+    return page_url("/admin", {"q": search.strip()[:100], **extra}, number)
 
 
 @router.get("/admin")
@@ -143,21 +135,17 @@ def admin_page(
 ) -> Response:
     search = q.strip()[:100]
     directory = service(request, DirectoryService)
-    number = _page_number(page_arg)
-    users, total = directory.users_page(search, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-    pages = max(1, -(-total // PAGE_SIZE))
-    if number > pages:  # past the end (people were removed, or a hand-made URL): the last page
-        number = pages
-        users, total = directory.users_page(
-            search, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
-        )
+    users, paging = read_page(
+        lambda offset, limit: directory.users_page(search, offset=offset, limit=limit),
+        page_number(page_arg),
+        lambda number: _admin_url(search, number),
+    )
     batch = _rows(request, viewer, users)
     notice = None
     if checked:
         row = next((r for r in batch.rows if r.user.id == checked), None)
         if row is not None:
             notice = f"Checked {row.user.display_name}: {row.last_result.lower()}."
-    first = (number - 1) * PAGE_SIZE + 1
     return page(
         request,
         viewer,
@@ -167,13 +155,7 @@ def admin_page(
         photo=batch.viewer_photo,
         search=search,
         rows=batch.rows,
-        total=total,
-        first=first,
-        last=first + len(batch.rows) - 1,
-        page_number=number,
-        pages=pages,
-        previous_url=_admin_url(search, number - 1) if number > 1 else None,
-        next_url=_admin_url(search, number + 1) if number < pages else None,
+        **paging,
         notice=notice,
         picture_editable=service(request, SyncService).picture_editable(),
         runs=service(request, SyncService).runs.recent(1),
@@ -181,7 +163,7 @@ def admin_page(
 
 
 def _back(search: str, page_arg: str, **extra: str) -> RedirectResponse:
-    return RedirectResponse(_admin_url(search, _page_number(page_arg), **extra), status_code=303)
+    return RedirectResponse(_admin_url(search, page_number(page_arg), **extra), status_code=303)
 
 
 CsrfField = Annotated[str, Form(alias=CSRF_FIELD)]

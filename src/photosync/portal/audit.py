@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from photosync.audit import AuditEntry, AuditLog, AuditQuery, UnknownUser
+from photosync.audit import AuditEntry, AuditLog, UnknownUser
 from photosync.context import Context
 from photosync.directory.services import DirectoryService
 from photosync.portal.pages import page
+from photosync.portal.paging import page_number, page_url, read_page
 from photosync.portal.viewer import AdminViewer
 from photosync.web import service
 
 router = APIRouter(include_in_schema=False)
-
-PAGE_SIZE = 50
 
 
 def _since(value: str) -> datetime | None:
@@ -32,16 +30,6 @@ def _since(value: str) -> datetime | None:
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def _page_number(value: str) -> int:
-    return max(1, int(value)) if value.isdigit() else 1
-
-
-def _url(filters: dict[str, str], number: int) -> str:
-    params = {**filters, "page": str(number) if number > 1 else ""}
-    query = urlencode({k: v for k, v in params.items() if v})
-    return "/admin/audit" + (f"?{query}" if query else "")
 
 
 def _detail(entry: AuditEntry) -> str:
@@ -68,17 +56,14 @@ def audit_page(
     except UnknownUser:
         error = f"There is no user {filters['user']}."
         query = None
-    number = _page_number(page_arg)
-    entries: list[AuditEntry] = []
-    total = 0
-    if query is not None and error is None:
-        entries, total = _read(log, query, number)
-        pages = max(1, -(-total // PAGE_SIZE))
-        if number > pages:  # past the end: the last page
-            number = pages
-            entries, total = _read(log, query, number)
-    pages = max(1, -(-total // PAGE_SIZE))
-    first = (number - 1) * PAGE_SIZE + 1
+    found = query if error is None else None
+    entries, paging = read_page(
+        lambda offset, limit: (
+            log.page(found, offset=offset, limit=limit) if found is not None else ([], 0)
+        ),
+        page_number(page_arg),
+        lambda number: page_url("/admin/audit", filters, number),
+    )
     return page(
         request,
         viewer,
@@ -99,15 +84,5 @@ def audit_page(
             }
             for entry in entries
         ],
-        total=total,
-        first=first,
-        last=first + len(entries) - 1,
-        page_number=number,
-        pages=pages,
-        previous_url=_url(filters, number - 1) if number > 1 else None,
-        next_url=_url(filters, number + 1) if number < pages else None,
+        **paging,
     )
-
-
-def _read(log: AuditLog, query: AuditQuery, number: int) -> tuple[list[AuditEntry], int]:
-    return log.page(query, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
