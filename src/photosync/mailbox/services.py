@@ -35,9 +35,10 @@ from photosync.mailbox.errors import (
 )
 from photosync.mailbox.garbage import BLOB_GRACE, GarbageReport, collect_blobs, collect_versions
 from photosync.mailbox.interfaces import MailboxReader, MailboxWriter, PastVersion, PhotoInfo
-from photosync.mailbox.models import MailboxPhoto, PhotoRendition, PhotoVersion
+from photosync.mailbox.models import MailboxPhoto, PhotoVersion
 from photosync.mailbox.store import (
     StoredPhoto,
+    add_version,
     copy_version,
     load_current_infos,
     load_history,
@@ -233,28 +234,21 @@ class MailboxService:
 
         def write(session: Session) -> PhotoInfo:
             now = self.ctx.clock()
-            version = PhotoVersion(
-                user_id=user.id,
-                etag=new_etag(session, user.id),
-                source_sha256=sha256_hex(data),
-                source_format=photo.source_format,
-                source_width=photo.source_width,
-                source_height=photo.source_height,
-                master_size=photo.master_size,
-                created_at=now,
-                created_by=actor,
+            version = add_version(
+                session,
+                PhotoVersion(
+                    user_id=user.id,
+                    etag=new_etag(session, user.id),
+                    source_sha256=sha256_hex(data),
+                    source_format=photo.source_format,
+                    source_width=photo.source_width,
+                    source_height=photo.source_height,
+                    master_size=photo.master_size,
+                    created_at=now,
+                    created_by=actor,
+                ),
+                {size: (key, len(photo.renditions[size])) for size, key in keys.items()},
             )
-            session.add(version)
-            session.flush()
-            for size, key in sorted(keys.items()):
-                session.add(
-                    PhotoRendition(
-                        version_id=version.id,
-                        size=size,
-                        sha256=key,
-                        length=len(photo.renditions[size]),
-                    )
-                )
             pointer = lock_pointer(session, user.id)
             if preview:
                 pointer.preview_version_id = version.id

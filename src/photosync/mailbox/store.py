@@ -189,30 +189,36 @@ def load_version_by_id(
     return _stored(user_id, conn.execute(_VERSION, {"user_id": user_id, "id": version_id}))
 
 
+def add_version(
+    session: Session,
+    template: PhotoVersion,
+    renditions: Mapping[int, tuple[str, int]],
+) -> PhotoVersion:
+    """``template`` (a version not yet added) and its renditions, size -> (sha256, length),
+    written: the one place a version's rows are made, for an upload and for a restore."""
+    session.add(template)
+    session.flush()
+    for size, (sha256, length) in sorted(renditions.items()):
+        session.add(PhotoRendition(version_id=template.id, size=size, sha256=sha256, length=length))
+    return template
+
+
 def copy_version(
     session: Session, old: PhotoVersion, *, etag: str, now: datetime, by: str
 ) -> PhotoVersion:
     """A new version of the same user with ``old``'s renditions (the same blobs)."""
-    version = PhotoVersion(
-        user_id=old.user_id,
-        etag=etag,
-        source_sha256=old.source_sha256,
-        source_format=old.source_format,
-        source_width=old.source_width,
-        source_height=old.source_height,
-        master_size=old.master_size,
-        created_at=now,
-        created_by=by,
+    return add_version(
+        session,
+        PhotoVersion(
+            user_id=old.user_id,
+            etag=etag,
+            source_sha256=old.source_sha256,
+            source_format=old.source_format,
+            source_width=old.source_width,
+            source_height=old.source_height,
+            master_size=old.master_size,
+            created_at=now,
+            created_by=by,
+        ),
+        {r.size: (r.sha256, r.length) for r in old.renditions},
     )
-    session.add(version)
-    session.flush()
-    for rendition in old.renditions:
-        session.add(
-            PhotoRendition(
-                version_id=version.id,
-                size=rendition.size,
-                sha256=rendition.sha256,
-                length=rendition.length,
-            )
-        )
-    return version
