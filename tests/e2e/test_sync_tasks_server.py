@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from tests.conftest import (
     PASSWORD,
     TEST_KEY,
     LiveServer,
+    eventually,
     start_server,
     stop_server,
     truncate_all,
@@ -40,16 +40,6 @@ pytestmark = pytest.mark.slow
 
 DEADLINE_SECONDS = 10.0
 REDIS = "redis://127.0.0.1:6379/0"
-
-
-def eventually(condition: Callable[[], bool], seconds: float = DEADLINE_SECONDS) -> bool:
-    deadline = time.monotonic() + seconds
-    while True:
-        if condition():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
 
 
 @contextmanager

@@ -7,8 +7,7 @@ polls for what it waits for, with a deadline, or waits for the pool to be idle.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,22 +26,11 @@ from photosync.sync.tasks import (
     make_celery,
     worker_argv,
 )
-from tests.conftest import TEST_KEY, MovableClock, make_settings
+from tests.conftest import TEST_KEY, MovableClock, eventually, make_settings
 from tests.sites.helpers import checks, jpeg, set_mailbox_photo
 from tests.sync.conftest import MONTH
 
 DEADLINE_SECONDS = 10.0
-
-
-def eventually(condition: Callable[[], bool], seconds: float = DEADLINE_SECONDS) -> bool:
-    """Whether ``condition`` came true within ``seconds`` (polled; never a fixed sleep)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if condition():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
 
 
 def synced_etag(services: Services, user: UserInfo) -> str | None:
