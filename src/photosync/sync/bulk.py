@@ -113,6 +113,16 @@ class BulkRuns:
         found = self._items(run_id, pending_only=False, after=position - 1, limit=1)
         return found[0] if found and found[0].position == position else None
 
+    def all_done(self, run_id: str) -> bool:
+        """Whether no user of the run is left (one indexed lookup, not a count of the run)."""
+        with self.db.engine.connect() as conn:
+            left = conn.execute(
+                select(SyncRunItem.position)
+                .where(SyncRunItem.run_id == run_id, SyncRunItem.done.is_(False))
+                .limit(1)
+            ).first()
+        return left is None
+
     def pending(self, run_id: str, *, batch: int = 500) -> Iterator[Item]:
         """The users not done yet, read ``batch`` at a time (memory stays flat)."""
         after = -1
