@@ -138,25 +138,6 @@ class SyncService:
             )
         return outcome
 
-    def run_bulk(
-        self,
-        upns: Sequence[str] | None,
-        *,
-        actor: str,
-        concurrency: int = 4,
-        rate: float | None = None,
-        on_progress: Callable[[int, int, int], None] | None = None,
-    ) -> Progress:
-        """Check every user (``upns`` None) or these, as one resumable run (see sync.bulk).
-
-        The same call after a crash continues the unfinished run of the same users.
-        ``on_progress(done, failed, total)`` after each user, from the worker threads.
-        """
-        run_id, _ = self.open_bulk(upns, actor=actor)
-        return self.continue_bulk(
-            run_id, actor=actor, concurrency=concurrency, rate=rate, on_progress=on_progress
-        )
-
     def open_bulk(self, upns: Sequence[str] | None, *, actor: str) -> tuple[str, bool]:
         """The run for these users, new or unfinished: (run id, resumed?)."""
         people: Iterable[tuple[str, str | None]]
@@ -246,7 +227,10 @@ class SyncService:
         self, run_id: str, item: Item, *, actor: str, engine: SyncEngine | None = None
     ) -> bool:
         """Check one user of a bulk run (here, or in a worker's task); True if it failed."""
-        user = self.directory.get_user(item.user_id) if item.user_id else None
+        try:
+            user = self._user(item.user_id) if item.user_id else None
+        except NoSuchUser:
+            user = None
         if user is None:
             self.runs.mark(run_id, item.position, result=ERROR, error=NO_SUCH_USER)
             return True
