@@ -328,8 +328,12 @@ OPENAPI_PATHS = {
 }
 
 
-def create_app() -> FastAPI:
-    app = sub_app("Microsoft Graph (photos)", graph_error)
+def create_app(*more: APIRouter, unrouted: Callable[[Request], ApiError] | None = None) -> FastAPI:
+    """The Graph sub-application: the photo routes, and ``more`` Graph routers of other roles
+    (the directory's users), all answering Graph's error body."""
+    app = sub_app("Microsoft Graph", graph_error, unrouted=unrouted)
     app.router.routes.extend(_image_routes())
     app.include_router(router)
+    for other in more:
+        app.include_router(other)
     return app
