@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from photosync.mailbox.errors import SizeNotOffered
-from photosync.mailbox.interfaces import PastVersion, PhotoInfo, PhotoNotFound
+from photosync.mailbox.interfaces import PastVersion, PhotoInfo
 from photosync.mailbox.models import MailboxPhoto, PhotoRendition, PhotoVersion
 
 
