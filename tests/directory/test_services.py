@@ -186,5 +186,5 @@ def test_a_password_set_by_an_admin_is_audited(
     services: Services, make_user: Callable[..., UserInfo]
 ) -> None:
     user = make_user("pw@example.org")
-    services.directory.set_password(user.upn, "another one", actor="cli")
+    services.directory.set_password(user.upn, "another one, longer", actor="cli")
     assert _audited(services, "user.password_set") == [("user.password_set", user.id, {})]
