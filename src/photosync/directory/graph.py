@@ -153,7 +153,8 @@ def parse_skiptoken(text: str | None) -> str:
     if not text:
         return ""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        padded = text + "=" * (-len(text) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise bad_request("The $skiptoken is not valid; follow @odata.nextLink as given.") from None
 
