@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from photosync.directory.interfaces import UserInfo
 from photosync.services import Services
 from tests.conftest import bearer
-from tests.mailbox.conftest import auth_for as auth_for  # noqa: F401  (a fixture)
+from tests.mailbox.conftest import auth_for as auth_for
 from tests.mailbox.test_graph import assert_graph_error
 
 Auth = Callable[[UserInfo], dict[str, str]]
