@@ -218,7 +218,7 @@ def _at_a_terminal(args: list[str], answers: list[str]) -> tuple[int, str]:
         stderr=child,
         env={**os.environ, "PHOTOSYNC_SECRET_KEY": TEST_KEY},
         close_fds=True,
-        preexec_fn=_own_terminal,  # noqa: PLW1509  (the child runs no threads yet)
+        preexec_fn=_own_terminal,  # the child runs no threads yet
     )
     os.close(child)
     shown, pending = b"", list(answers)
