@@ -14,11 +14,13 @@ import termios
 import time
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
 from photosync.cli import main
 from tests.conftest import PASSWORD, TEST_KEY, free_port
+from tests.mailbox.conftest import jpeg
 
 UPN = "alice@example.org"
 
@@ -255,3 +257,49 @@ def test_set_password_at_a_terminal_asks_twice_without_echo(tmp_path: Path) -> N
     assert "Password:" in shown and "Repeat the password:" in shown
     assert secret not in shown
     assert f"password set for {UPN}" in shown
+
+
+# --- every listing and status command speaks JSON ------------------------------------------
+
+LISTING_AND_STATUS = {
+    ("users", "list"),
+    ("apps", "list"),
+    ("photo", "info"),
+    ("photo", "history"),
+    ("sync", "status"),
+    ("sync", "picture-editable"),
+    ("audit",),
+    ("doctor",),
+}
+
+
+def test_every_listing_and_status_command_takes_json() -> None:
+    def option_names(path: tuple[str, ...]) -> set[str]:
+        command: click.Command = main
+        for name in path:
+            assert isinstance(command, click.Group)
+            found = command.get_command(click.Context(command), name)
+            assert found is not None, path
+            command = found
+        return {opt for param in command.params for opt in getattr(param, "opts", [])}
+
+    for path in sorted(LISTING_AND_STATUS):
+        assert "--json" in option_names(path), path
+
+
+def test_photo_info_and_picture_editable_as_json(cli: Cli, tmp_path: Path) -> None:
+    cli("users", "add", UPN, "--name", "Alice")
+    assert json.loads(cli("photo", "info", UPN, "--json").stdout) == {
+        "upn": UPN,
+        "photo": None,
+        "preview": None,
+    }
+    picture = tmp_path / "a.jpg"
+    picture.write_bytes(jpeg(300, 300))
+    cli("photo", "set", UPN, str(picture))
+    info = json.loads(cli("photo", "info", UPN, "--json").stdout)
+    assert sorted(info["photo"]) == ["etag", "set_at", "set_by", "sizes", "version"]
+    assert info["photo"]["sizes"] == [48, 64, 96, 120, 240] and info["preview"] is None
+    assert json.loads(cli("sync", "picture-editable", "off", "--json").stdout) == {
+        "picture_editable": False
+    }

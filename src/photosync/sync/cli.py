@@ -146,12 +146,16 @@ def doctor(env: Env, upn: str, as_json: bool, checks: int) -> None:
 
 @sync.command("picture-editable")
 @click.argument("value", required=False, type=click.Choice(["on", "off"]))
+@click.option("--json", "as_json", is_flag=True, help='One JSON object {"picture_editable": bool}.')
 @pass_env
-def picture_editable(env: Env, value: str | None) -> None:
+def picture_editable(env: Env, value: str | None, as_json: bool) -> None:
     """Show or set whether users may edit the Picture property (off: no sync from the mailbox)."""
     service = env.services().sync
     if value is not None:
         service.set_picture_editable(value == "on", actor=ACTOR)
+    if as_json:
+        click.echo(json.dumps({"picture_editable": service.picture_editable()}))
+        return
     state = "on" if service.picture_editable() else "off (sites does not sync from the mailbox)"
     click.echo(f"users may edit the Picture property: {state}")
 
