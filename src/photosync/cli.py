@@ -86,7 +86,18 @@ def _serves_every_role(
 )
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
-    """photosync: an organisation's profile pictures, self-hosted."""
+    """photosync: an organisation's profile pictures, self-hosted.
+
+    \b
+    For scripts:
+      Every listing and status command takes --json; its keys (named in the
+      command's help) are stable: new keys may be added, none renamed or removed.
+      Exit status 0: done; 1: an error, said in one sentence on standard error;
+      2: bad usage or a bad PHOTOSYNC_* setting. PHOTOSYNC_DEBUG=1 shows the
+      traceback of an unexpected error instead of its sentence.
+      Passwords are asked with a hidden prompt on a terminal, else read from the
+      first line of standard input.
+    """
     ctx.obj = env = Env(data_dir)
     ctx.call_on_close(env.close)
 
@@ -253,7 +264,13 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 @click.option(
     "--limit", default=100, show_default=True, type=click.IntRange(min=0), help="0: no limit."
 )
-@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="JSON lines instead of a table, one object a change: "
+    "{at, actor, action, user, address, user_agent, detail}.",
+)
 @pass_env
 def audit_log(
     env: Env, upn: str | None, since: datetime | None, action: str, limit: int, as_json: bool

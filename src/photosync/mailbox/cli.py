@@ -223,7 +223,12 @@ def photo_info(env: Env, upn: str, as_json: bool) -> None:
 
 @photo.command("history")
 @click.argument("upn")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="A JSON array of {id, at, by, sha256, sizes, current, preview}, newest first.",
+)
 @pass_env
 def photo_history(env: Env, upn: str, as_json: bool) -> None:
     """List the kept versions of UPN's photo, newest first."""

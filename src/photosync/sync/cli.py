@@ -124,7 +124,13 @@ def sync_status(env: Env, upn: str, checks: int, as_json: bool) -> None:
 
 @click.command()
 @click.argument("upn")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object (state, fix, checks, …).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object: {upn, state, explanation, fix, mailbox, sites, last_checks, "
+    "next_check_at}.",
+)
 @click.option("--checks", default=5, show_default=True, help="How many recent checks to list.")
 @pass_env
 def doctor(env: Env, upn: str, as_json: bool, checks: int) -> None:
