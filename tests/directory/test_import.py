@@ -71,6 +71,21 @@ def test_bad_rows_are_refused_with_their_line_number_and_why() -> None:
     assert [r.upn for r in got if isinstance(r, UserRow)] == ["ok@example.org", "last@example.org"]
 
 
+def test_a_weak_password_refuses_its_row() -> None:
+    got = rows(
+        "upn,name,password\n"
+        "short@example.org,Short,secret\n"
+        "common@example.org,Common,password1234\n"
+        "good@example.org,Good,a good long passphrase\n"
+    )
+    assert [str(r) for r in got if isinstance(r, Refused)] == [
+        "line 2: the password is too short: use at least 12 characters (short@example.org)",
+        "line 3: the password is one of the most common ones: choose another "
+        "(common@example.org)",
+    ]
+    assert [r.upn for r in got if isinstance(r, UserRow)] == ["good@example.org"]
+
+
 def test_a_quoted_field_over_two_lines_keeps_the_numbering_true() -> None:
     got = rows('upn,name\na@example.org,"Two\nlines"\nbad,X\n')
     assert got[0] == UserRow(2, "a@example.org", "Two\nlines")
