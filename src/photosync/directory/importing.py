@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from photosync import audit
 from photosync.db import new_id
+from photosync.directory import addresses
 from photosync.directory.models import User
 
 REQUIRED = ("upn", "name")
@@ -208,6 +209,8 @@ def write_batch(
     created: list[tuple[str | None, dict[str, Any]]] = []
     changed: list[tuple[str | None, dict[str, Any]]] = []
     unchanged = 0
+    # The addresses of every user added or whose mail changed (directory.addresses).
+    readdressed: dict[str, tuple[str, str | None]] = {}
     for row in rows:
         old = existing.get(row.upn.lower())
         password_hash = hashes.get(row.line)
@@ -227,6 +230,7 @@ def write_batch(
                     "created_at": now,
                 }
             )
+            readdressed[user_id] = (row.upn, row.mail or row.upn)
             created.append((user_id, {"line": row.line}))
             continue
         new = {
@@ -236,6 +240,8 @@ def write_batch(
             "has_mailbox": old.has_mailbox if row.has_mailbox is None else row.has_mailbox,
         }
         fields = [name for name, value in new.items() if getattr(old, name) != value]
+        if "mail" in fields:
+            readdressed[old.id] = (row.upn, str(new["mail"]))
         if fields:
             updates.append(
                 {
@@ -259,6 +265,7 @@ def write_batch(
         conn.execute(_UPDATE_USER, updates)
     if passwords:
         conn.execute(_SET_PASSWORD, passwords)
+    addresses.write(conn, readdressed)
     audit.record_many(conn, actor=actor, action="user.added", subjects=created)
     audit.record_many(conn, actor=actor, action="user.updated", subjects=changed)
     return [str(s) for s, _ in created], [str(s) for s, _ in changed], unchanged

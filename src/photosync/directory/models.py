@@ -30,6 +30,20 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AddressDigest(Base):
+    """The MD5 and SHA-256 of each e-mail address a user answers to (mail and UPN), as the
+    avatar URL names people (``/avatar/{hash}``): an indexed lookup, whatever the directory's
+    size. Written in the same transaction as the user row it derives from
+    (``directory.addresses``), so it is never out of step."""
+
+    __tablename__ = "address_digests"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class App(Base):
     """A registered application (client credentials), with application roles."""
 
