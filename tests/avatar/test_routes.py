@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from photosync.avatar.params import parse
 from photosync.directory.auth import SESSION_COOKIE, sign_session_id
 from photosync.directory.interfaces import UserInfo
+from photosync.directory.services import DirectoryService
 from photosync.imaging.avatars import generated
 from photosync.services import Services
 from photosync.ttlcache import NotInMemory
@@ -416,3 +417,18 @@ def test_a_photo_seen_a_moment_ago_is_answered_from_memory(
     assert other is not None
     with pytest.raises(NotInMemory):
         services.avatar.avatar(caller, other, memory_only=True)
+
+
+@pytest.mark.skipif(
+    not hasattr(DirectoryService, "set_disabled"), reason="disabling people is not merged yet"
+)
+def test_a_disabled_persons_address_shows_the_default(
+    client: TestClient, services: Services, alice: UserInfo, auth: dict[str, str]
+) -> None:
+    before = get(client, f"/avatar/{md5(ALICE)}?d=identicon", auth)
+    assert before.headers["x-avatar-source"] == "photo"
+    services.directory.set_disabled(alice.id, True, actor="test")  # type: ignore[attr-defined]
+    after = get(client, f"/avatar/{md5(ALICE)}?d=identicon", auth)
+    assert after.headers["x-avatar-source"] == "default"
+    assert after.content == generated("identicon", md5(ALICE), 80, "png")
+    assert get(client, f"/avatar/{md5(ALICE)}?d=404", auth).status_code == 404

@@ -140,5 +140,8 @@ class AvatarService:
 
 def _shows_photo(user: UserInfo) -> bool:
     """A person whose photo the avatar may show: one with a mailbox (the photo's home) who is
-    not disabled (a disabled person's address shows the default, as an unknown one does)."""
+    not disabled. A disabled person's address shows the default to everyone, admins too, as
+    an unknown address does: the avatar has no per-caller view of a person."""
+    # getattr: ``UserInfo.disabled`` comes with disabling people (issue 13); a directory
+    # without it has nobody disabled.
     return user.has_mailbox and not getattr(user, "disabled", False)
