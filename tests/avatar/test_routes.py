@@ -75,6 +75,7 @@ def test_what_is_not_a_hash_is_a_clear_404(
     r = get(client, f"/avatar/{name}", auth)
     assert r.status_code == 404
     assert "MD5 or SHA-256" in r.json()["error"]["message"]
+    assert r.headers["x-content-type-options"] == "nosniff"
 
 
 # --- size ----------------------------------------------------------------------------------

@@ -58,7 +58,6 @@ def _read(request: Request, *, memory_only: bool = False) -> Response:
                 "NotFound",
                 "An avatar URL is /avatar/ and the MD5 or SHA-256 (hex) of an e-mail address, "
                 "optionally followed by .jpg or .png.",
-                {"X-Content-Type-Options": "nosniff"},
             )
         avatar = avatars.avatar(principal, wanted, memory_only=memory_only)
     except AvatarsOff as exc:
@@ -130,7 +129,14 @@ _OPERATION: dict[str, Any] = {
 OPENAPI_PATHS = {PATH: {"get": _OPERATION, "head": {**_OPERATION, "summary": "Headers only"}}}
 
 
+def avatar_error(request: Request, exc: ApiError) -> Response:
+    """``{"error": {"code", "message"}}``, never sniffed into something else either."""
+    response = plain_error(request, exc)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
 def create_app() -> FastAPI:
-    app = sub_app("Avatar URL (Libravatar/Gravatar)", plain_error)
+    app = sub_app("Avatar URL (Libravatar/Gravatar)", avatar_error)
     app.router.routes.append(Route(PATH, get_avatar, methods=["GET", "HEAD"]))
     return app

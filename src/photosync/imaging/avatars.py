@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from photosync.imaging.model import MAX_RENDER_SIZE
 from photosync.imaging.pipeline import render_square_sizes
 from photosync.imaging.placeholder import placeholder
+from photosync.imaging.sniff import jpeg_size
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -34,6 +35,9 @@ DEFAULT_KINDS: tuple[DefaultKind, ...] = ("mp", "identicon", "retro", "initials"
 MEDIA_TYPES: dict[AvatarFormat, str] = {"jpeg": "image/jpeg", "png": "image/png"}
 
 _SUPERSAMPLE = 4  # draw big, then shrink: smooth diagonals without an anti-aliasing library
+# The largest canvas drawn: 4× for small sizes, less for large ones, so that an address nobody
+# has (anyone can make up millions) never costs more than a 1024 px drawing.
+_MAX_CANVAS = 1024
 _BACKGROUND = (240, 240, 240)
 _JPEG_QUALITY = 85
 
@@ -42,7 +46,9 @@ def square_at(square_jpeg: bytes, size: int, fmt: AvatarFormat) -> bytes:
     """A stored square JPEG (a mailbox rendition at least ``size`` wide) at ``size``, in
     ``fmt``: reduced-scale decoding and resizing by the photo pipeline, never an upscale
     beyond the source (the caller picks a source at or above ``size``)."""
-    (jpeg,) = render_square_sizes(square_jpeg, [size]).values()
+    # A PNG of a stored size is that rendition's pixels, not a second lossy encode of them.
+    same = jpeg_size(square_jpeg) == (size, size)
+    jpeg = square_jpeg if same else render_square_sizes(square_jpeg, [size])[size]
     if fmt == "jpeg":
         return jpeg
     with Image.open(io.BytesIO(jpeg)) as image:
@@ -114,7 +120,7 @@ def _retro(seed: bytes, size: int) -> Image.Image:
 
 def _identicon(seed: bytes, size: int) -> Image.Image:
     """A 4×4 quilt of triangle and square patches with four-fold symmetry (Don Park's idea)."""
-    big = max(size, 64) * _SUPERSAMPLE
+    big = _canvas(size)
     image = Image.new("RGB", (big, big), _BACKGROUND)
     draw = ImageDraw.Draw(image)
     colour = _colour(seed[16:])
@@ -153,13 +159,17 @@ def _patch(
 
 def _initials(seed: bytes, size: int, letters: str) -> Image.Image:
     """White initials centred on the colour of the address."""
-    big = max(size, 64) * _SUPERSAMPLE
+    big = _canvas(size)
     image = Image.new("RGB", (big, big), _colour(seed))
     if letters:
         draw = ImageDraw.Draw(image)
         font = ImageFont.load_default(size=big * (0.42 if len(letters) > 1 else 0.5))
         draw.text((big / 2, big / 2), letters, fill=(255, 255, 255), font=font, anchor="mm")
     return image.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def _canvas(size: int) -> int:
+    return max(min(size * _SUPERSAMPLE, _MAX_CANVAS), size, 256)
 
 
 def _encode(image: Image.Image, fmt: AvatarFormat) -> bytes:
