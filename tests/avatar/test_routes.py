@@ -389,6 +389,18 @@ def test_a_changed_mail_moves_the_avatar_with_it(
     assert get(client, f"/avatar/{sha256(ALICE)}", auth).headers["x-avatar-source"] == "photo"
 
 
+def test_an_alias_finds_the_person_too(
+    client: TestClient, services: Services, alice: UserInfo, auth: dict[str, str]
+) -> None:
+    from photosync.directory.importing import UserRow, read_users
+
+    text = ["upn,name,aliases", f"{ALICE},Alice Liddell,SMTP:alice@wonderland.example"]
+    services.directory.import_users([r for r in read_users(text) if isinstance(r, UserRow)])
+    for digest in (md5, sha256):
+        r = get(client, f"/avatar/{digest('Alice@Wonderland.example')}", auth)
+        assert r.headers["x-avatar-source"] == "photo"
+
+
 def test_imported_users_are_found_by_hash(
     client: TestClient, services: Services, auth: dict[str, str]
 ) -> None:

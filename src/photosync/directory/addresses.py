@@ -1,25 +1,34 @@
 """The e-mail digests a user is found by: what ``/avatar/{hash}`` looks up (Libravatar and
 Gravatar name a person by the MD5 or SHA-256 of their trimmed, lower-cased address).
 
-A user answers to their ``mail`` and their user principal name (the directory keeps no other
-aliases yet; a new kind of alias is one more address passed to ``write``). Every write path of
-the directory that sets either calls ``write`` in its own transaction.
+A user answers to their user principal name, their ``mail`` and their aliases (the SMTP
+entries of Active Directory's ``proxyAddresses``; the ``aliases`` column of a users file).
+Every write path of the directory that sets one of them calls ``write`` in its own transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Literal
 
-from sqlalchemy import Connection, bindparam, delete, insert
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select
 
 from photosync.directory.models import AddressDigest
 
-__all__ = ["digests", "is_digest", "write"]
+__all__ = ["Kind", "alias_digests", "digests", "is_digest", "write"]
 
+Kind = Literal["upn", "mail", "alias"]
 _HEX = frozenset("0123456789abcdef")
 _DELETE = delete(AddressDigest).where(
-    AddressDigest.user_id.in_(bindparam("b_user_ids", expanding=True))
+    and_(
+        AddressDigest.user_id.in_(bindparam("b_user_ids", expanding=True)),
+        AddressDigest.kind == bindparam("b_kind"),
+    )
+)
+_ALIASES = select(AddressDigest.user_id, AddressDigest.digest).where(
+    AddressDigest.user_id.in_(bindparam("b_user_ids", expanding=True)),
+    AddressDigest.kind == "alias",
 )
 
 
@@ -39,15 +48,27 @@ def is_digest(text: str) -> bool:
     return len(text) in (32, 64) and set(text) <= _HEX
 
 
-def write(conn: Connection, addresses: Mapping[str, Iterable[str | None]]) -> None:
-    """Replace the digests of each user id in ``addresses`` (in the caller's transaction)."""
-    if not addresses:
-        return
-    conn.execute(_DELETE, {"b_user_ids": list(addresses)})
-    rows = [
-        {"digest": digest, "user_id": user_id}
-        for user_id, theirs in addresses.items()
-        for digest in sorted(digests(theirs))
-    ]
+def write(conn: Connection, changes: Mapping[str, Mapping[Kind, Collection[str | None]]]) -> None:
+    """For each user id, replace the digests of each kind given (in the caller's transaction);
+    kinds not given are left as they are."""
+    by_kind: dict[Kind, list[str]] = {}
+    rows = []
+    for user_id, kinds in changes.items():
+        for kind, theirs in kinds.items():
+            by_kind.setdefault(kind, []).append(user_id)
+            rows += [
+                {"digest": digest, "user_id": user_id, "kind": kind}
+                for digest in sorted(digests(theirs))
+            ]
+    for kind, user_ids in by_kind.items():
+        conn.execute(_DELETE, {"b_user_ids": user_ids, "b_kind": kind})
     if rows:
         conn.execute(insert(AddressDigest), rows)
+
+
+def alias_digests(conn: Connection, user_ids: Sequence[str]) -> dict[str, set[str]]:
+    """The digests of each user's aliases (users without any are left out)."""
+    found: dict[str, set[str]] = {}
+    for user_id, digest in conn.execute(_ALIASES, {"b_user_ids": list(user_ids)}):
+        found.setdefault(user_id, set()).add(digest)
+    return found

@@ -8,7 +8,7 @@ written; the rest of the file still counts. A file that cannot be read as a user
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,7 @@ from photosync.directory import addresses
 from photosync.directory.models import User
 
 REQUIRED = ("upn", "name")
-OPTIONAL = ("mail", "admin", "has_mailbox", "password")
+OPTIONAL = ("mail", "admin", "has_mailbox", "password", "aliases")
 COLUMNS = REQUIRED + OPTIONAL
 TRUE = frozenset({"yes", "true", "1"})
 FALSE = frozenset({"no", "false", "0"})
@@ -44,6 +44,8 @@ class UserRow:
     is_admin: bool | None = None
     has_mailbox: bool | None = None
     password: str | None = None
+    # Other e-mail addresses of the user (the avatar URL finds them by any); () clears them.
+    aliases: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,10 @@ def _row(line: int, values: dict[str, str]) -> UserRow | Refused:
             return Refused(line, f"{column} is {raw!r}; write yes or no (true/false, 1/0)")
     # A password is taken as written (spaces included); an empty cell means "none given".
     password = values.get("password", "") or None
+    try:
+        aliases = _aliases(values.get("aliases", ""))
+    except ValueError as exc:
+        return Refused(line, str(exc))
     return UserRow(
         line=line,
         upn=upn,
@@ -153,7 +159,31 @@ def _row(line: int, values: dict[str, str]) -> UserRow | Refused:
         is_admin=flags["admin"],
         has_mailbox=flags["has_mailbox"],
         password=password,
+        aliases=aliases,
     )
+
+
+def _aliases(cell: str) -> tuple[str, ...] | None:
+    """The ``aliases`` cell: addresses separated by ``;`` or spaces, as Active Directory's
+    ``proxyAddresses`` are exported (``SMTP:``/``smtp:`` prefixes dropped, other kinds such as
+    ``X500:`` or ``SIP:`` skipped). Empty: not given; ``-``: none (clears them). ValueError
+    names an entry that is not an e-mail address."""
+    cell = cell.strip()
+    if not cell:
+        return None
+    if cell == "-":
+        return ()
+    found: dict[str, str] = {}
+    for token in cell.replace(";", " ").split():
+        prefix, colon, rest = token.partition(":")
+        if colon and "@" not in prefix:
+            if prefix.lower() != "smtp":
+                continue
+            token = rest
+        if upn_problem(token) is not None:
+            raise ValueError(f"{token!r} in aliases is not an e-mail address")
+        found.setdefault(token.lower(), token)
+    return tuple(found.values())
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -209,8 +239,14 @@ def write_batch(
     created: list[tuple[str | None, dict[str, Any]]] = []
     changed: list[tuple[str | None, dict[str, Any]]] = []
     unchanged = 0
-    # The addresses of every user added or whose mail changed (directory.addresses).
-    readdressed: dict[str, tuple[str, str | None]] = {}
+    # The addresses of every user added, or whose mail or aliases changed (directory.addresses).
+    readdressed: dict[str, dict[addresses.Kind, Collection[str | None]]] = {}
+    with_aliases = [
+        existing[r.upn.lower()].id
+        for r in rows
+        if r.aliases is not None and r.upn.lower() in existing
+    ]
+    old_aliases = addresses.alias_digests(conn, with_aliases) if with_aliases else {}
     for row in rows:
         old = existing.get(row.upn.lower())
         password_hash = hashes.get(row.line)
@@ -230,7 +266,11 @@ def write_batch(
                     "created_at": now,
                 }
             )
-            readdressed[user_id] = (row.upn, row.mail or row.upn)
+            readdressed[user_id] = {
+                "upn": [row.upn],
+                "mail": [row.mail or row.upn],
+                "alias": row.aliases or (),
+            }
             created.append((user_id, {"line": row.line}))
             continue
         new = {
@@ -241,7 +281,7 @@ def write_batch(
         }
         fields = [name for name, value in new.items() if getattr(old, name) != value]
         if "mail" in fields:
-            readdressed[old.id] = (row.upn, str(new["mail"]))
+            readdressed.setdefault(old.id, {})["mail"] = [str(new["mail"])]
         if fields:
             updates.append(
                 {
@@ -252,6 +292,11 @@ def write_batch(
                     "b_mailbox": new["has_mailbox"],
                 }
             )
+        if row.aliases is not None and addresses.digests(row.aliases) != old_aliases.get(
+            old.id, set()
+        ):
+            readdressed.setdefault(old.id, {})["alias"] = row.aliases
+            fields.append("aliases")
         if password_hash is not None:
             passwords.append({"b_id": old.id, "b_hash": password_hash})
             fields.append("password")

@@ -154,7 +154,9 @@ class DirectoryService:
             )
             session.add(user)
             session.flush()
-            addresses.write(session.connection(), {user.id: (user.upn, user.mail)})
+            addresses.write(
+                session.connection(), {user.id: {"upn": [user.upn], "mail": [user.mail]}}
+            )
             audit.record(
                 session.connection(), actor=actor, action="user.added", subject_user_id=user.id
             )

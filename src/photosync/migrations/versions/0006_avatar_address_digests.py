@@ -4,8 +4,8 @@ Revision ID: 0006_avatar
 Revises: 0005
 Create Date: 2026-12-02 01:00:00.000000
 
-Existing users get their digests here (mail and user principal name); from then on the
-directory writes them with the user row.
+Existing users get the digests of their user principal name and mail here (nobody has aliases
+yet); from then on the directory writes them with what they derive from.
 """
 
 from __future__ import annotations
@@ -40,13 +40,14 @@ def upgrade() -> None:
         "address_digests",
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
             name=op.f("fk_address_digests_user_id_users"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("digest", "user_id", name=op.f("pk_address_digests")),
+        sa.PrimaryKeyConstraint("digest", "user_id", "kind", name=op.f("pk_address_digests")),
     )
     with op.batch_alter_table("address_digests", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_address_digests_user_id"), ["user_id"], unique=False)
@@ -55,9 +56,10 @@ def upgrade() -> None:
     for start in range(0, len(users), BATCH):
         chunk = users[start : start + BATCH]
         rows = [
-            {"digest": digest, "user_id": user_id}
+            {"digest": digest, "user_id": user_id, "kind": kind}
             for user_id, upn, mail in chunk
-            for digest in sorted(_digests(upn, mail))
+            for kind, address in (("upn", upn), ("mail", mail))
+            for digest in sorted(_digests(address))
         ]
         if rows:
             op.bulk_insert(table, rows)
