@@ -181,6 +181,15 @@ def test_initials_come_from_the_display_name_for_a_signed_in_caller(
     assert r.content == generated("initials", unknown, 80, "png", name="Zoe Quinn")
 
 
+def test_a_person_without_a_mailbox_gets_the_default(
+    client: TestClient, services: Services, auth: dict[str, str]
+) -> None:
+    services.directory.add_user("nomail@example.org", "No Mail", has_mailbox=False)
+    r = get(client, f"/avatar/{md5('nomail@example.org')}?d=retro", auth)
+    assert r.headers["x-avatar-source"] == "default"
+    assert r.content == generated("retro", md5("nomail@example.org"), 80, "png")
+
+
 def test_404_when_there_is_no_photo(
     client: TestClient, alice: UserInfo, bob: UserInfo, auth: dict[str, str]
 ) -> None:
