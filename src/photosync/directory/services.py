@@ -117,10 +117,15 @@ class DirectoryService:
         # photo. Emptied by USER_CHANGED after this process's commits; another process's
         # changes are seen within FRESHNESS_SECONDS.
         self._known: TTLCache[str, UserInfo | bool] = TTLCache(FRESHNESS_SECONDS)
+        # E-mail digest -> the user, or False for nobody (the avatar URL's lookups): apart from
+        # ``_known`` so that a flood of made-up addresses cannot push the users that tokens
+        # name out of it.
+        self._by_digest: TTLCache[str, UserInfo | bool] = TTLCache(FRESHNESS_SECONDS)
         ctx.events.subscribe(USER_CHANGED, self._forget)
 
     def _forget(self, **_ids: object) -> None:
         self._known.clear()
+        self._by_digest.clear()
 
     # --- users -----------------------------------------------------------------------------
 
@@ -236,19 +241,18 @@ class DirectoryService:
         A user added by this process is found at once (USER_CHANGED empties the cache); one
         added by another process within FRESHNESS_SECONDS.
         """
-        key = f"digest:{digest}"
-        known = self._known.get(key)
+        known = self._by_digest.get(digest)
         if isinstance(known, UserInfo):
             return known
         if known is False:
             return None
         if memory_only:
-            raise NotInMemory(key)
-        generation = self._known.generation
+            raise NotInMemory(digest)
+        generation = self._by_digest.generation
         with self.ctx.db.engine.connect() as conn:
             row = conn.execute(_USER_BY_DIGEST, {"b_digest": digest}).first()
         info = UserInfo(*row) if row is not None else None
-        self._known.put(key, info or False, if_generation=generation)
+        self._by_digest.put(digest, info or False, if_generation=generation)
         return info
 
     def list_users(self, search: str = "") -> list[UserInfo]:
