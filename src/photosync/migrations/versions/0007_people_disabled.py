@@ -1,7 +1,7 @@
 """users can be disabled, apps revoked: nothing is deleted until a user is removed
 
-Revision ID: 0006_people
-Revises: 0005
+Revision ID: 0007_people
+Revises: 0006_avatar
 Create Date: 2026-12-02 01:00:00.000000
 
 Every existing user stays enabled (``disabled`` false) and every existing app stays usable
@@ -15,8 +15,8 @@ from alembic import op
 
 import photosync.db
 
-revision = "0006_people"
-down_revision = "0005"
+revision = "0007_people"
+down_revision = "0006_avatar"
 branch_labels = None
 depends_on = None
 
