@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,7 @@ from photosync.sync.sources import MailboxPhotoSource
 from photosync.sync.targets import SitesProfileTarget
 from tests.conftest import make_settings
 from tests.sites.conftest import admin, alice, bob, carol
+from tests.sync.slapd import Slapd, running_slapd
 
 __all__ = ["admin", "alice", "bob", "carol"]
 
@@ -135,3 +136,9 @@ def dying(services: Services, rewire: Rewire) -> DyingTarget:
     target = DyingTarget(SitesProfileTarget(services.sites, services.sync.ledger))
     rewire(target=target)
     return target
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """A real OpenLDAP server for this test process (tests take an organisational unit each)."""
+    yield from running_slapd(tmp_path_factory.mktemp("slapd"))
