@@ -75,9 +75,7 @@ class Slapd:
     process: subprocess.Popen[bytes]
 
     def admin(self) -> Connection:
-        return Connection(
-            Server(self.url), ROOT_DN, ROOT_PASSWORD, auto_bind=AUTO_BIND_NO_TLS
-        )
+        return Connection(Server(self.url), ROOT_DN, ROOT_PASSWORD, auto_bind=AUTO_BIND_NO_TLS)
 
     def add_unit(self, name: str) -> str:
         """A fresh organisational unit (one per test, so tests share one server)."""

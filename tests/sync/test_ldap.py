@@ -172,9 +172,7 @@ def test_a_directory_that_refuses_stops_the_run_in_one_line(
     assert words in listing.output and "Traceback" not in listing.output
     # Writing: each person's check fails with the reason in the report.
     report = tmp_path / "report.csv"
-    export = cli(
-        data, env, "sync", "now", upn(0), upn(1), "--to", "ldap", "--report", str(report)
-    )
+    export = cli(data, env, "sync", "now", upn(0), upn(1), "--to", "ldap", "--report", str(report))
     assert export.exit_code == 1, export.output
     assert all(words in r["error"] for r in report_rows(report).values())
 
@@ -229,3 +227,27 @@ def test_automatic_export_of_a_changed_mailbox_photo(slapd: Slapd, tmp_path: Pat
     finally:
         services.tasks.close()
         ctx.db.dispose()
+
+
+def test_a_folder_into_the_directory_for_people_photosync_does_not_know(
+    slapd: Slapd, tmp_path: Path
+) -> None:
+    unit = slapd.add_unit("folder")
+    dn = slapd.add_person(unit, "kim@example.org")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "kim@example.org.jpg").write_bytes(photo_jpeg(300, 200, seed=1))
+    (photos / "nobody@example.org.jpg").write_bytes(photo_jpeg(300, 200, seed=2))
+    report = tmp_path / "report.csv"
+    result = cli(
+        tmp_path / "empty",  # no users at all: the folder and the directory know them
+        ldap_env(slapd, unit),
+        *("sync", "now", "--all", "--from", f"folder:{photos}", "--to", "ldap"),
+        *("--report", str(report)),
+    )
+    assert result.exit_code == 1, result.output
+    rows = report_rows(report)
+    assert rows["kim@example.org"]["result"] == "updated"
+    assert "no entry with mail=nobody@example.org" in rows["nobody@example.org"]["error"]
+    thumbnail = slapd.attribute(dn, "thumbnailPhoto")
+    assert thumbnail is not None and jpeg_size(thumbnail) == (96, 96)

@@ -36,6 +36,7 @@ class FolderSource:
         self.limits = limits
         self._lock = threading.Lock()
         self._files: dict[str, Path] | None = None
+        self._seen: float | None = None  # the folder's (or CSV's) mtime when it was read
 
     def people(self) -> Iterator[Person]:
         """Everyone with a file (read afresh: each run sees the folder as it is now)."""
@@ -68,9 +69,15 @@ class FolderSource:
         return None
 
     def _index(self, *, fresh: bool = False) -> dict[str, Path]:
+        """Each person's file, read again when the folder changed (a file added, renamed or
+        removed moves the folder's mtime; an edited CSV, its own)."""
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError as exc:
+            raise ConnectorError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
         with self._lock:
-            if self._files is None or fresh:
-                self._files = _scan(self.path)
+            if self._files is None or fresh or mtime != self._seen:
+                self._files, self._seen = _scan(self.path), mtime
             return self._files
 
 
