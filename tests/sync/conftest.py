@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from slapd import Slapd, running_slapd
 
 from photosync.directory.interfaces import UserInfo
 from photosync.services import Services
@@ -28,7 +29,6 @@ from photosync.sync.sources import MailboxPhotoSource
 from photosync.sync.targets import SitesProfileTarget
 from tests.conftest import make_settings
 from tests.sites.conftest import admin, alice, bob, carol
-from tests.sync.slapd import Slapd, running_slapd
 
 __all__ = ["admin", "alice", "bob", "carol"]
 

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 from population import people_with_one_photo
+from slapd import READER_DN, READER_PASSWORD, ROOT_DN, ROOT_PASSWORD, Slapd
 
 from photosync.cli import main
 from photosync.context import Context
@@ -20,7 +21,6 @@ from photosync.imaging.testimages import photo_jpeg
 from photosync.services import build_services
 from photosync.settings import Settings
 from tests.conftest import TEST_KEY, eventually, free_port, make_settings
-from tests.sync.slapd import READER_DN, READER_PASSWORD, ROOT_DN, ROOT_PASSWORD, Slapd
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ldap")]
 

@@ -1,5 +1,5 @@
-"""A real OpenLDAP ``slapd`` for the LDAP connector's tests: a throw-away mdb database and
-schema in a temporary folder, on a free loopback port, run as the current user.
+"""A real OpenLDAP ``slapd`` for the LDAP connector's tests and benchmark: a throw-away mdb
+database and schema in a temporary folder, on a free loopback port, run as the current user.
 
 Debian's ``slapd`` package provides the binary and the core/cosine/inetorgperson schemas
 (``tools/ensure-services.sh`` installs it). OpenLDAP's schemas have no ``thumbnailPhoto`` (an
@@ -11,6 +11,7 @@ comes from a test CA (``trustme``). Writers: the root DN; ``cn=reader`` may only
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,8 +21,6 @@ from pathlib import Path
 import trustme
 from ldap3 import ALL_ATTRIBUTES, AUTO_BIND_NO_TLS, BASE, MODIFY_REPLACE, Connection, Server
 from ldap3.core.exceptions import LDAPException
-
-from tests.conftest import free_port
 
 SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -62,6 +61,10 @@ suffix "{suffix}"
 rootdn "{root_dn}"
 rootpw {root_password}
 directory {folder}/db
+# A throw-away database: no fsync per write (the tests and the benchmark measure photosync).
+dbnosync
+# As a real directory does: a person is looked up by mail or UPN without a scan of everyone.
+index objectClass,mail,userPrincipalName eq
 access to attrs=userPassword by anonymous auth by * none
 access to * by * read
 """
@@ -109,6 +112,13 @@ class Slapd:
     def replace(self, dn: str, name: str, value: bytes) -> None:
         with self.admin() as conn:
             assert conn.modify(dn, {name: [(MODIFY_REPLACE, [value])]}), conn.result  # type: ignore[no-untyped-call]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def start_slapd(folder: Path) -> Slapd:
