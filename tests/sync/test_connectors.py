@@ -178,6 +178,8 @@ def test_a_run_is_identified_by_its_scope_and_route(services: Services) -> None:
     assert resumed and again == other
     assert services.sync.runs.route(other) == to_mailbox
     assert services.sync.runs.route(default) == DEFAULT_ROUTE
+    progress = services.sync.runs.progress(other)
+    assert progress is not None and progress.route == to_mailbox  # the run page says so
 
 
 def test_people_outside_our_directory_reach_an_outside_target(

@@ -224,6 +224,9 @@ def test_automatic_export_of_a_changed_mailbox_photo(slapd: Slapd, tmp_path: Pat
         assert Image.open(io.BytesIO(first)).size == (96, 96)
         services.mailbox.set_photo(ada.id, photo_jpeg(400, 300, seed=4), actor="ada")
         assert eventually(lambda: slapd.attribute(dn, "thumbnailPhoto") != first)
+        # A deleted mailbox photo takes the directory's copy away too.
+        services.mailbox.delete_photo(ada.id, actor="ada")
+        assert eventually(lambda: slapd.attribute(dn, "thumbnailPhoto") is None)
     finally:
         services.tasks.close()
         ctx.db.dispose()

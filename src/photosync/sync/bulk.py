@@ -10,12 +10,14 @@ ledger is ours.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TextIO
 
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.sql.expression import Executable
@@ -52,6 +54,7 @@ class Progress:
     total: int
     done: int
     failed: int
+    route: Route = DEFAULT_ROUTE
 
     @property
     def finished(self) -> bool:
@@ -237,6 +240,8 @@ _PROGRESS = (
         SyncRun.total,
         func.count(SyncRunItem.position).filter(SyncRunItem.done.is_(True)),
         func.count(SyncRunItem.position).filter(SyncRunItem.result == ERROR),
+        SyncRun.source,
+        SyncRun.target,
     )
     .outerjoin(SyncRunItem, SyncRunItem.run_id == SyncRun.id)
     .group_by(SyncRun.id)
@@ -254,11 +259,34 @@ def _progresses(conn: Connection, query: Executable) -> list[Progress]:
             total=total,
             done=int(done),
             failed=int(failed),
+            route=Route(source, target),
         )
-        for run_id, scope, actor, created_at, finished_at, total, done, failed in conn.execute(
-            query
-        )
+        for (
+            run_id,
+            scope,
+            actor,
+            created_at,
+            finished_at,
+            total,
+            done,
+            failed,
+            source,
+            target,
+        ) in conn.execute(query)
     ]
+
+
+REPORT_COLUMNS = ("upn", "result", "reason", "error", "note")
+
+
+def write_report(items: Iterable[Item], out: TextIO) -> None:
+    """A run's report as CSV (the CLI's --report and the admin page's download)."""
+    writer = csv.writer(out)
+    writer.writerow(REPORT_COLUMNS)
+    for item in items:
+        writer.writerow(
+            [item.upn, item.result or "", item.reason or "", item.error or "", item.note or ""]
+        )
 
 
 class Pace:

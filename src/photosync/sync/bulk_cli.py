@@ -7,7 +7,6 @@ some failed (the report lists them), 2 on bad usage (click's own).
 
 from __future__ import annotations
 
-import csv
 import sys
 import threading
 import time
@@ -25,7 +24,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from photosync.sync.bulk import Item, Pace, Progress
+from photosync.sync.bulk import Item, Pace, Progress, write_report
 from photosync.sync.interfaces import DEFAULT_ROUTE, ERROR, Route
 from photosync.sync.service import SyncService
 from photosync.sync.tasks import SyncTasks
@@ -120,18 +119,7 @@ def _through_workers(
 def _finish(items: list[Item], report: Path | None) -> int:
     if report is not None:
         with report.open("w", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(["upn", "result", "reason", "error", "note"])
-            for item in items:
-                writer.writerow(
-                    [
-                        item.upn,
-                        item.result or "",
-                        item.reason or "",
-                        item.error or "",
-                        item.note or "",
-                    ]
-                )
+            write_report(items, out)
     return 1 if any(item.result == ERROR for item in items) else 0
 
 
