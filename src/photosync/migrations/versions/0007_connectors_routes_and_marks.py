@@ -1,7 +1,7 @@
 """connectors: the route of checks and runs, people outside our directory, notes, sync_marks
 
-Revision ID: 0006_connectors
-Revises: 0005
+Revision ID: 0007_connectors
+Revises: 0006_avatar
 Create Date: 2026-12-02 01:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import photosync.db
 
-revision = "0006_connectors"
-down_revision = "0005"
+revision = "0007_connectors"
+down_revision = "0006_avatar"
 branch_labels = None
 depends_on = None
 
