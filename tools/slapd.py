@@ -74,6 +74,7 @@ access to * by * read
 class Slapd:
     url: str  # ldap://127.0.0.1:PORT
     host_url: str  # ldap://localhost:PORT (the name on the TLS certificate)
+    ldaps_url: str  # ldaps://localhost:PORT2 (TLS from the first byte)
     ca_pem: Path
     process: subprocess.Popen[bytes]
 
@@ -139,15 +140,22 @@ def start_slapd(folder: Path) -> Slapd:
             root_password=ROOT_PASSWORD,
         )
     )
-    port = free_port()
+    port, tls_port = free_port(), free_port()
     log = open(folder / "slapd.log", "wb")  # noqa: SIM115 - lives with the process
     process = subprocess.Popen(
-        [SLAPD, "-d", "0", "-f", str(folder / "slapd.conf"), "-h", f"ldap://127.0.0.1:{port}/"],
+        [
+            *(SLAPD, "-d", "0", "-f", str(folder / "slapd.conf")),
+            *("-h", f"ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{tls_port}/"),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     server = Slapd(
-        f"ldap://127.0.0.1:{port}", f"ldap://localhost:{port}", folder / "ca.pem", process
+        f"ldap://127.0.0.1:{port}",
+        f"ldap://localhost:{port}",
+        f"ldaps://localhost:{tls_port}",
+        folder / "ca.pem",
+        process,
     )
     deadline = time.monotonic() + 30
     while True:

@@ -202,6 +202,18 @@ def test_starttls_with_a_test_ca_and_the_upn_as_the_name(slapd: Slapd, tmp_path:
     assert jpeg_photo is not None and jpeg_size(jpeg_photo) == (504, 504)
 
 
+def test_ldaps_with_a_test_ca(slapd: Slapd, tmp_path: Path) -> None:
+    data = population(tmp_path, 1)
+    unit = slapd.add_unit("ldaps")
+    dn = slapd.add_person(unit, upn(0))
+    env = ldap_env(
+        slapd, unit, PHOTOSYNC_LDAP_URL=slapd.ldaps_url, PHOTOSYNC_LDAP_CA_BUNDLE=str(slapd.ca_pem)
+    )
+    result = cli(data, env, "sync", "now", upn(0), "--to", "ldap")
+    assert result.exit_code == 0, result.output
+    assert slapd.attribute(dn, "thumbnailPhoto") is not None
+
+
 def test_automatic_export_of_a_changed_mailbox_photo(slapd: Slapd, tmp_path: Path) -> None:
     unit = slapd.add_unit("automatic")
     dn = slapd.add_person(unit, "ada@example.org")
