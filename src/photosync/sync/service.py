@@ -207,11 +207,12 @@ class SyncService:
         ``--all``: a source that knows its people (a folder, a directory) lists them, matched
         to our users by UPN, then by mail; any other source syncs our directory's users."""
         if upns is not None:
-            ours = self._ours_by_mail() if not target_kind(route).our_users_only else None
+            by_mail: dict[str, UserInfo] | None = None  # read only if a name is no UPN of ours
             for upn in upns:
                 found = self.directory.get_user(upn)
-                if found is None and ours is not None:
-                    found = ours.get(upn.strip().lower())
+                if found is None and not target_kind(route).our_users_only:
+                    by_mail = self._ours_by_mail() if by_mail is None else by_mail
+                    found = by_mail.get(upn.strip().lower())
                 yield upn, found
             return
         source = self.engine_for(route).source
@@ -231,13 +232,15 @@ class SyncService:
             raise ConnectorError(f"{route.source} could not list its people: {exc}") from exc
 
     def _ours_by_mail(self) -> dict[str, UserInfo]:
-        """Our users by lower-cased UPN and mail (one pass over the directory, per run)."""
+        """Our users by lower-cased UPN and mail (one pass over the directory, per run); a UPN
+        wins over someone else's mail of the same text."""
         ours: dict[str, UserInfo] = {}
-        for user in self.directory.iter_users():
-            if user.mail:
-                ours.setdefault(user.mail.lower(), user)
+        upns: set[str] = set()
         for user in self.directory.iter_users():
             ours[user.upn.lower()] = user
+            upns.add(user.upn.lower())
+            if user.mail and user.mail.lower() not in upns:
+                ours.setdefault(user.mail.lower(), user)
         return ours
 
     def continue_bulk(
