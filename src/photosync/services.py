@@ -38,4 +38,7 @@ def build_services(ctx: Context) -> Services:
     if ctx.settings.sync_policy == AUTOMATIC_POLICY:
         # After the commit, with ids: the mailbox never learns that sync exists.
         ctx.events.subscribe("photo.changed", tasks.on_photo_changed)
+    if ctx.settings.ldap_export == "automatic":
+        # The same path: a task per change, the directory written within seconds.
+        ctx.events.subscribe("photo.changed", tasks.on_photo_changed_export)
     return services

@@ -85,6 +85,49 @@ class Settings(BaseSettings):
     # ``photosync gc`` deletes older ones, and the blobs no version uses any more.
     photo_history_keep: int = Field(default=10, ge=0)
 
+    # --- LDAP and Active Directory (sync/ldap.py: --from ldap, --to ldap) -----------------------
+    # ldap://host[:port] or ldaps://host[:port]; empty: no directory configured.
+    ldap_url: str = ""
+    # Upgrade an ldap:// connection with StartTLS before binding.
+    ldap_starttls: bool = False
+    # Empty: an anonymous bind (read-only directories).
+    ldap_bind_dn: str = ""
+    ldap_password: str = ""
+    # A file holding the password (a mounted secret); wins over ldap_password.
+    ldap_password_file: Path | None = None
+    ldap_base_dn: str = ""
+    ldap_filter: str = "(objectClass=person)"
+    # Which attribute names a person: userPrincipalName (Active Directory) or mail (OpenLDAP's
+    # inetOrgPerson).
+    ldap_match_attribute: str = "userPrincipalName"
+    # Photo attributes read, first found wins; and written.
+    ldap_read_attributes: str = "jpegPhoto,thumbnailPhoto"
+    ldap_write_attributes: str = "thumbnailPhoto"
+    # thumbnailPhoto's pixel size (Active Directory recommends 96); jpegPhoto is written at 648.
+    ldap_thumbnail_size: int = Field(default=96, ge=16, le=648)
+    # CA certificates (PEM) that verify ldaps:// and StartTLS; empty: the system's.
+    ldap_ca_bundle: Path | None = None
+    # "automatic": a saved or deleted mailbox photo is written to the directory within
+    # seconds (a --from mailbox --to ldap check of that user); "off": only by `sync now`.
+    ldap_export: Literal["off", "automatic"] = "off"
+
+    @field_validator("ldap_url")
+    @classmethod
+    def _valid_ldap_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.lower().startswith(("ldap://", "ldaps://")):
+            raise ValueError("expected a URL starting with ldap:// or ldaps://")
+        return value
+
+    @field_validator("ldap_write_attributes", "ldap_read_attributes")
+    @classmethod
+    def _valid_photo_attributes(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [n for n in names if n.lower() not in ("thumbnailphoto", "jpegphoto")]
+        if not names or unknown:
+            raise ValueError("expected thumbnailPhoto and/or jpegPhoto, separated by commas")
+        return ",".join(names)
+
     # --- avatar URL (/avatar/{hash}, the Libravatar/Gravatar protocol; photosync.avatar) ---
     # "signed-in": a portal cookie or a bearer token; "public": anyone; "off": 404 for all.
     avatar_access: AvatarAccess = "signed-in"
