@@ -1,7 +1,7 @@
 """connectors: the route of checks and runs, people outside our directory, notes, sync_marks
 
-Revision ID: 0007_connectors
-Revises: 0006_avatar
+Revision ID: 0008_connectors
+Revises: 0007_people
 Create Date: 2026-12-02 01:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import photosync.db
 
-revision = "0007_connectors"
-down_revision = "0006_avatar"
+revision = "0008_connectors"
+down_revision = "0007_people"
 branch_labels = None
 depends_on = None
 
