@@ -65,7 +65,7 @@ def app_for(services: Services) -> Root:
         [
             Part(graph, prefixes=("/v1.0/",)),
             Part(sharepoint, prefixes=("/_api/", "/_layouts/", "/User Photos/")),
-            Part(token, contains=("/oauth2/",)),
+            Part(token, contains=("/oauth2/", "/.well-known/openid-configuration")),
             Part(meta, paths=frozenset({"/healthz", "/openapi.json", "/_docs"})),
         ],
         fallback=portal,
