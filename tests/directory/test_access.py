@@ -14,9 +14,9 @@ from photosync.directory.access import (
     Principal,
     may_administer,
     may_change_profile,
-    may_write_library,
     may_read_photo,
     may_see_profiles,
+    may_write_library,
     may_write_photo,
 )
 from photosync.directory.interfaces import UserInfo

@@ -109,6 +109,26 @@ def _from_cookie(
     )
 
 
+def caller_key(request: Request, directory: DirectoryService) -> str | None:
+    """Who a request counts against for rate limits: the app or user of a valid bearer token,
+    the sign-in session of a cookie, else the client address; None for a bad token (refused
+    by the route anyway, and never counted against the app or user it names)."""
+    try:
+        token = _bearer_token(request)
+    except ApiError:
+        return None
+    if token is not None:
+        try:
+            claims = directory.tokens.verify(token, directory.ctx.clock())
+        except InvalidToken:
+            return None
+        return f"{claims.kind}:{claims.subject}"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return f"cookie:{cookie}"
+    return f"address:{request.client.host if request.client else ''}"
+
+
 def require(principal: Principal | None) -> Principal:
     """``principal``, or the 401 an anonymous request gets (before anything else is looked at)."""
     if principal is None:
