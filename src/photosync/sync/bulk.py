@@ -21,7 +21,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.sql.expression import Executable
 
 from photosync.db import Database, new_id
-from photosync.sync.interfaces import ERROR
+from photosync.sync.interfaces import DEFAULT_ROUTE, ERROR, Route
 from photosync.sync.models import SyncRun, SyncRunItem
 
 ALL = "all"
@@ -39,6 +39,7 @@ class Item:
     result: str | None
     reason: str | None
     error: str | None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,12 @@ class Progress:
         return self.finished_at is not None or self.done >= self.total
 
 
-def run_key(upns: Sequence[str] | None) -> str:
-    """What identifies "the same command": every user, or this set of UPNs (any order, case)."""
+def run_key(upns: Sequence[str] | None, route: Route = DEFAULT_ROUTE) -> str:
+    """What identifies "the same command": every user, or this set of UPNs (any order, case),
+    on this route (the default route's keys are those of runs from before routes existed)."""
     scope = ALL if upns is None else "\n".join(sorted({upn.strip().lower() for upn in upns}))
+    if not route.is_default:
+        scope = f"{route.source}\n{route.target}\n{scope}"
     return hashlib.sha256(scope.encode()).hexdigest()
 
 
@@ -77,10 +81,11 @@ class BulkRuns:
         *,
         actor: str,
         now: datetime,
+        route: Route = DEFAULT_ROUTE,
     ) -> tuple[str, bool]:
         """The unfinished run of the same command, or a new one over ``people`` (upn, user id
-        or None for no such user): (run id, resumed?)."""
-        key = run_key(upns)
+        or None for no user of ours): (run id, resumed?)."""
+        key = run_key(upns, route)
         with self.db.write_connection() as conn:
             found = conn.execute(
                 select(SyncRun.id)
@@ -100,6 +105,8 @@ class BulkRuns:
                     "actor": actor,
                     "created_at": now,
                     "total": 0,
+                    "source": route.source,
+                    "target": route.target,
                 },
             )
             total = 0
@@ -108,6 +115,13 @@ class BulkRuns:
                 total += len(rows)
             conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(total=total))
         return run_id, False
+
+    def route(self, run_id: str) -> Route:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(
+                select(SyncRun.source, SyncRun.target).where(SyncRun.id == run_id)
+            ).one()
+        return Route(row.source, row.target)
 
     def item(self, run_id: str, position: int) -> Item | None:
         found = self._items(run_id, pending_only=False, after=position - 1, limit=1)
@@ -137,7 +151,8 @@ class BulkRuns:
         return self._items(run_id, pending_only=False)
 
     def mark(self, run_id: str, position: int, *, result: str, error: str | None) -> None:
-        """Done without a check (no such user): there is no check record to carry it."""
+        """Done without a check (no such user, or a source that refused the person before any
+        check): there is no check record to carry it."""
         with self.db.write_connection() as conn:
             conn.execute(
                 update(SyncRunItem)
@@ -176,6 +191,7 @@ class BulkRuns:
                 SyncRunItem.result,
                 SyncRunItem.reason,
                 SyncRunItem.error,
+                SyncRunItem.note,
             )
             .where(SyncRunItem.run_id == run_id, SyncRunItem.position > after)
             .order_by(SyncRunItem.position)

@@ -11,7 +11,7 @@ from typing import Protocol, TypeAlias
 import click
 
 from photosync.cli_support import CommandEnv, fail, pass_env
-from photosync.sync import bulk_cli
+from photosync.sync import bulk_cli, connectors
 from photosync.sync.diagnostic import (
     Diagnosis,
     check_json,
@@ -19,7 +19,7 @@ from photosync.sync.diagnostic import (
     next_check_text,
     sites_json,
 )
-from photosync.sync.interfaces import CheckOutcome
+from photosync.sync.interfaces import CheckOutcome, ConnectorError
 from photosync.sync.service import NoSuchUser, SyncService, SyncStatus
 from photosync.sync.tasks import SyncTasks
 
@@ -41,7 +41,8 @@ Env: TypeAlias = CommandEnv[Needs]
 
 @click.group()
 def sync() -> None:
-    """Pictures from the mailbox into sites: checks, status, the Picture setting."""
+    """Pictures from the mailbox into sites (or any source into any target): checks, status,
+    the Picture setting."""
 
 
 @sync.command("now")
@@ -57,9 +58,25 @@ def sync() -> None:
 @click.option("--rate", type=click.FloatRange(min=0.01), help="At most this many users a second.")
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @click.option(
+    "--from",
+    "source",
+    default="mailbox",
+    show_default=True,
+    metavar="SOURCE",
+    help=f"Where photos come from: {connectors.source_names()}.",
+)
+@click.option(
+    "--to",
+    "target",
+    default="sites",
+    show_default=True,
+    metavar="TARGET",
+    help=f"Where they go: {connectors.target_names()}.",
+)
+@click.option(
     "--report",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write upn,result,reason,error for every user of the run to this CSV file.",
+    help="Write upn,result,reason,error,note for every user of the run to this CSV file.",
 )
 @pass_env
 def sync_now(
@@ -69,28 +86,47 @@ def sync_now(
     concurrency: int,
     rate: float | None,
     dry_run: bool,
+    source: str,
+    target: str,
     report: Path | None,
 ) -> None:
-    """Check mailbox photos now and update sites where they changed (ignores the policy).
+    """Check photos now and update the target where they changed (ignores the policy).
 
-    One UPN: that user, now. Several UPNs or --all: a bulk run, which the same command
-    resumes after a crash (only the users it had not finished). Exit status 0 when every
-    user succeeded, 1 when some failed, 2 on bad usage.
+    By default from the mailbox into sites; --from and --to name another route (see
+    docs/sync.md), which writes only what changed since its last run. One UPN on the default
+    route: that user, now. Several UPNs, --all or another route: a bulk run, which the same
+    command resumes after a crash (only the users it had not finished). Exit status 0 when
+    every user succeeded, 1 when some failed, 2 on bad usage.
     """
     if everyone == bool(upns):
         raise click.UsageError("name the users (UPN...) or give --all, not both")
-    bulk = everyone or len(upns) > 1 or dry_run or report is not None or rate is not None
+    try:
+        route = connectors.parse_route(source, target)
+    except connectors.UnknownConnector as exc:
+        raise click.UsageError(str(exc)) from exc
+    bulk = (
+        everyone
+        or len(upns) > 1
+        or dry_run
+        or report is not None
+        or rate is not None
+        or not route.is_default
+    )
     if bulk:
-        status = bulk_cli.run(
-            env.services().sync,
-            env.services().tasks,
-            None if everyone else list(upns),
-            actor=ACTOR,
-            concurrency=concurrency,
-            rate=rate,
-            dry_run=dry_run,
-            report=report,
-        )
+        try:
+            status = bulk_cli.run(
+                env.services().sync,
+                env.services().tasks,
+                None if everyone else list(upns),
+                actor=ACTOR,
+                concurrency=concurrency,
+                rate=rate,
+                dry_run=dry_run,
+                report=report,
+                route=route,
+            )
+        except ConnectorError as exc:
+            raise fail(f"{route}: {exc}") from exc
         raise SystemExit(status)
     [upn] = upns
     try:
