@@ -12,6 +12,7 @@ picture that was not written.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -75,14 +76,15 @@ class MarkedTarget:
         change: Change,
         check: CheckOutcome,
     ) -> Shown:
-        self.store.put(user, files, change=change)
+        note = self.store.put(user, files, change=change)
         with self.db.write_connection() as conn:
             self._mark(conn, user, source_etag)
-            self.ledger.writer(check)(conn)
+            self.ledger.writer(_noted(check, note))(conn)
         return Shown(None, recorded=True)
 
     def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
-        self.store.remove(user, change=change)
+        note = self.store.remove(user, change=change)
+        check = _noted(check, note)
         with self.db.write_connection() as conn:
             conn.execute(
                 delete(SyncMark).where(
@@ -111,3 +113,10 @@ class MarkedTarget:
                 },
             )
         )
+
+
+def _noted(check: CheckOutcome, note: str | None) -> CheckOutcome:
+    """The check with the store's note added to its own (the engine's, if any)."""
+    if not note:
+        return check
+    return replace(check, note=f"{check.note}; {note}" if check.note else note)

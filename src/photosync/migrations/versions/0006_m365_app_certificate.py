@@ -1,7 +1,7 @@
 """registered apps may have a certificate (client assertions, as SharePoint Online requires)
 
 Revision ID: 0006_m365
-Revises: 0005
+Revises: 0006_connectors
 Create Date: 2026-12-02 01:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_m365"
-down_revision = "0005"
+down_revision = "0006_connectors"
 branch_labels = None
 depends_on = None
 
