@@ -83,6 +83,7 @@ def app_for(services: Services) -> Root:
             Part(meta, paths=frozenset({"/healthz", "/openapi.json", "/_docs"})),
         ],
         fallback=portal,
+        hsts_max_age=services.ctx.settings.hsts_max_age,
     )
 
 

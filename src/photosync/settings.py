@@ -79,6 +79,10 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a URL starting with {'://, '.join(BROKER_SCHEMES)}://")
         return value
 
+    # --- serving in production (HTTPS, metrics, logs) -------------------------------------
+    # Strict-Transport-Security max-age (seconds) on answers given over HTTPS (0: no header).
+    hsts_max_age: int = Field(default=31_536_000, ge=0)
+
     # Photo versions kept per user (the current photo and a pending preview among them, always);
     # ``photosync gc`` deletes older ones, and the blobs no version uses any more.
     photo_history_keep: int = Field(default=10, ge=0)

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from photosync.audit_http import RecordOrigin
+from photosync.edge import Edge
 from photosync.ttlcache import NotInMemory
 
 P = ParamSpec("P")
@@ -321,12 +322,13 @@ class Root:
     neither and adds no middleware stack of its own on the way to the hot image routes.
     """
 
-    def __init__(self, parts: Sequence[Part], fallback: FastAPI) -> None:
+    def __init__(self, parts: Sequence[Part], fallback: FastAPI, *, hsts_max_age: int = 0) -> None:
         self.parts = tuple(parts)
         self.fallback = fallback
-        # Every change a request makes is audited with its address and user agent: set here,
-        # once, around whichever sub-application answers.
-        self._dispatch = RecordOrigin(self._route)
+        # Every change a request makes is audited with its address and user agent, and every
+        # answer gets the headers of the edge: set here, once, around whichever sub-application
+        # answers.
+        self._dispatch = Edge(RecordOrigin(self._route), hsts_max_age=hsts_max_age)
 
     @property
     def apps(self) -> tuple[FastAPI, ...]:
