@@ -9,6 +9,7 @@ from fastapi.responses import PlainTextResponse
 
 from photosync import __version__
 from photosync.context import Context
+from photosync.directory import graph as directory_graph
 from photosync.directory import routes as directory_routes
 from photosync.directory.auth import caller_key
 from photosync.directory.services import DirectoryService
@@ -52,7 +53,7 @@ def app_for(services: Services) -> Root:
         SyncService: services.sync,
         SyncTasks: services.tasks,
     }
-    graph = mailbox_graph.create_app()
+    graph = mailbox_graph.create_app(directory_graph.router, unrouted=directory_graph.unrouted)
     sharepoint = sites_routes.create_app()
     token = directory_routes.create_app()
     portal = portal_routes.create_app()

@@ -16,7 +16,15 @@ import click
 
 from photosync import __version__
 from photosync.audit import AuditLog, UnknownUser
-from photosync.cli_support import BadSettings, CommandEnv, columns, fail, pass_env
+from photosync.cli_support import (
+    BadSettings,
+    CommandEnv,
+    Commands,
+    bind_port,
+    columns,
+    fail,
+    pass_env,
+)
 from photosync.context import Context
 from photosync.directory.cli import Needs as DirectoryNeeds
 from photosync.directory.cli import apps, users
@@ -67,7 +75,7 @@ def _serves_every_role(
     return env, env, env
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="photosync")
 @click.option(
     "--data",
@@ -124,6 +132,8 @@ def serve(
         raise click.UsageError("--certfile and --keyfile go together: give both for HTTPS")
     if data_dir is not None:
         env.data_dir = data_dir
+    env.settings  # noqa: B018  (a bad setting is reported before the port is taken)
+    listening = bind_port(host, port)
     services = env.services()  # applies migrations
     if demo:
         from photosync.demo import create_demo
@@ -144,18 +154,19 @@ def serve(
     if collector is not None:
         click.echo(f"  old photo versions collected on schedule '{settings.gc_schedule}' (UTC)")
         collector.start()
+    config = uvicorn.Config(
+        app_for(services),
+        host=host,
+        port=port,
+        log_level=os.environ.get("PHOTOSYNC_LOG_LEVEL", "info"),
+        proxy_headers=True,
+        server_header=False,
+        # uvicorn loads them with ssl.SSLContext.load_cert_chain: a bad file fails at start.
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
     try:
-        uvicorn.run(
-            app_for(services),
-            host=host,
-            port=port,
-            log_level=os.environ.get("PHOTOSYNC_LOG_LEVEL", "info"),
-            proxy_headers=True,
-            server_header=False,
-            # uvicorn loads them with ssl.SSLContext.load_cert_chain: a bad file fails at start.
-            ssl_certfile=certfile,
-            ssl_keyfile=keyfile,
-        )
+        uvicorn.Server(config).run(sockets=[listening])
     finally:
         for running in (scheduler, collector):
             if running is not None:

@@ -103,9 +103,17 @@ def plain_error(request: Request, exc: ApiError) -> Response:
     )
 
 
-def sub_app(title: str, render: ErrorRenderer, **kwargs: Any) -> FastAPI:
+def sub_app(
+    title: str,
+    render: ErrorRenderer,
+    *,
+    unrouted: Callable[[Request], ApiError] | None = None,
+    **kwargs: Any,
+) -> FastAPI:
     """A sub-application whose every error (raised, unrouted, invalid, or a crash) is
-    answered by ``render``. Its routes are described by the root app's /openapi.json."""
+    answered by ``render``. Its routes are described by the root app's /openapi.json.
+
+    ``unrouted``: the API's own answer for a path it has no route for (else a plain 404)."""
     app = FastAPI(
         title=title,
         openapi_url=None,
@@ -120,6 +128,8 @@ def sub_app(title: str, render: ErrorRenderer, **kwargs: Any) -> FastAPI:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404 and unrouted is not None:
+            return render(request, unrouted(request))
         code = _FRAMEWORK_CODES.get(exc.status_code, "BadRequest")
         return render(
             request, ApiError(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))

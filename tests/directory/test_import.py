@@ -32,13 +32,15 @@ def rows(text: str) -> list[UserRow | Refused]:
 def test_rows_are_read_with_their_line_numbers_and_optional_columns() -> None:
     got = rows(
         "upn,name,mail,admin,has_mailbox,password\n"
-        "ann@example.org,Ann Lee,ann.lee@example.org,yes,no,pw one\n"
+        "ann@example.org,Ann Lee,ann.lee@example.org,yes,no,pw one is long\n"
         "\n"
         "BOB@example.org,Bob,,FALSE,1,\n"
         'cy@example.org,"Cy, Jr.",,0,true,\n'
     )
     assert got == [
-        UserRow(2, "ann@example.org", "Ann Lee", "ann.lee@example.org", True, False, "pw one"),
+        UserRow(
+            2, "ann@example.org", "Ann Lee", "ann.lee@example.org", True, False, "pw one is long"
+        ),
         UserRow(4, "BOB@example.org", "Bob", None, False, True, None),
         UserRow(5, "cy@example.org", "Cy, Jr.", None, False, True, None),
     ]

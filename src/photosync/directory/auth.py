@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from photosync.directory.access import Principal
+from photosync.directory.access import Principal, may_sign_in
 from photosync.directory.cookies import sign_session_id as sign_session_id
 from photosync.directory.cookies import unsign_session_id
 from photosync.directory.services import DirectoryService
@@ -76,11 +76,13 @@ def authenticate(
         claims = _verify_bearer(directory, token)
         if claims.kind == "app":
             if not directory.app_exists(claims.subject, memory_only=memory_only):
-                raise _invalid("The application no longer exists.")
+                raise _invalid("The application no longer exists or was revoked.")
             return Principal("app", claims.subject, None, claims.roles, None, "bearer")
         user = directory.get_user(claims.subject, memory_only=memory_only)
         if user is None:
             raise _invalid("The user no longer exists.")
+        if not may_sign_in(user):
+            raise _invalid("The user account is disabled.")
         return Principal("user", user.id, user, claims.scopes, claims.session_id, "bearer")
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
@@ -94,10 +96,10 @@ def _from_cookie(
     directory: DirectoryService, request: Request, value: str, *, csrf: bool
 ) -> Principal | None:
     session_id = unsign_session_id(directory.ctx.settings.signing_key, value)
-    session = directory.get_session(session_id) if session_id else None
-    user = directory.get_user(session.user_id) if session else None
-    if session is None or user is None:
+    found = directory.signed_in(session_id) if session_id else None
+    if found is None:
         return None
+    session, user = found
     # A cross-site form can send the cookie but cannot set a header: API calls made with the
     # cookie that change something carry the session's token in one.
     if csrf and request.method not in SAFE_METHODS:

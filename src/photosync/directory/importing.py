@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from photosync import audit
 from photosync.db import new_id
 from photosync.directory.models import User
+from photosync.directory.passwords import password_problem
 
 REQUIRED = ("upn", "name")
 OPTIONAL = ("mail", "admin", "has_mailbox", "password")
@@ -144,6 +145,9 @@ def _row(line: int, values: dict[str, str]) -> UserRow | Refused:
             return Refused(line, f"{column} is {raw!r}; write yes or no (true/false, 1/0)")
     # A password is taken as written (spaces included); an empty cell means "none given".
     password = values.get("password", "") or None
+    weak = password_problem(password) if password else None
+    if weak:
+        return Refused(line, f"{weak} ({upn})")
     return UserRow(
         line=line,
         upn=upn,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from photosync.db import Base, UTCDateTime, new_id, utcnow
@@ -23,6 +23,9 @@ class User(Base):
     mail: Mapped[str | None] = mapped_column(String(320), index=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     has_mailbox: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A disabled user cannot sign in, their tokens and sessions stop working, and their photo
+    # is served to nobody but admins; nothing of theirs is deleted until they are removed.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     password_hash: Mapped[str | None] = mapped_column(String(256))
     thumbnail_photo: Mapped[bytes | None] = mapped_column(LargeBinary)
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
@@ -42,6 +45,9 @@ class App(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The public certificate (PEM) whose key signs the app's client assertions, if registered.
     certificate: Mapped[str | None] = mapped_column(Text)
+    # Set once by a revocation: the app gets no token and its tokens stop working. The row
+    # stays, so that the audit log's ``app:<client id>`` still names something.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SignInSession(Base):

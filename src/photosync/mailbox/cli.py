@@ -17,6 +17,7 @@ from photosync.mailbox.errors import (
     MailboxNotEnabled,
     PhotoNotFound,
     PreviewNotFound,
+    SizeNotOffered,
     UserNotFound,
     VersionNotFound,
 )
@@ -49,6 +50,8 @@ def _explained(upn: str) -> Iterator[None]:
         raise fail(f"{upn} has no photo preview") from exc
     except VersionNotFound as exc:
         raise fail(str(exc)) from exc
+    except SizeNotOffered as exc:
+        raise fail(exc.sentence()) from exc
     except PhotoNotFound as exc:
         raise fail(f"{upn} has no photo") from exc
     except ImageRejected as exc:

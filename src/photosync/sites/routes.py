@@ -108,7 +108,9 @@ def _userphoto(request: Request, *, memory_only: bool = False) -> Response:
                 raise NotInMemory("an own-Large request may sync")
             # Before the read, so the answer carries a picture the check just took.
             sites.own_large_requested(principal)
-        picture = sites.picture(user.id, code, timestamp=query.get("t"), memory_only=memory_only)
+        picture = sites.picture_for(
+            principal, user, code, timestamp=query.get("t"), memory_only=memory_only
+        )
     except SitesError as exc:
         raise _api_error(exc) from exc
     return picture_response(request, picture, query.get("t"))
@@ -135,7 +137,7 @@ def library_file(
     own = principal.user
     if code == "L" and own is not None and account_slug(own.upn) == slug:
         sites.own_large_requested(principal)
-    found = sites.library_file(f"{LIBRARY_FOLDER}/{slug}_{code}Thumb.jpg")
+    found = sites.library_file(principal, f"{LIBRARY_FOLDER}/{slug}_{code}Thumb.jpg")
     if found is None:
         raise ApiError(404, odata_code(404), "File Not Found.")
     _, picture = found

@@ -19,6 +19,7 @@ from photosync.context import Context
 from photosync.directory.access import (
     Principal,
     may_change_profile,
+    may_see_photo_of,
     may_see_profiles,
     may_write_library,
 )
@@ -47,7 +48,7 @@ from photosync.sites.interfaces import (
     thumbnail_path,
     upn_from_account_name,
 )
-from photosync.sites.library import Library, Picture, Staged
+from photosync.sites.library import Library, Picture, Staged, placeholder
 from photosync.sites.models import PICTURE_SHOWN, PLACEHOLDER_SHOWN
 from photosync.sites.people import (
     COMPUTED,
@@ -173,9 +174,31 @@ class SitesService:
         with self.ctx.db.engine.connect() as conn:
             return self.library.read(conn, user_id, code)
 
-    def library_file(self, path: str) -> tuple[str, Picture] | None:
+    def picture_for(
+        self,
+        principal: Principal,
+        user: UserInfo,
+        code: SizeCode,
+        *,
+        timestamp: str | None = None,
+        memory_only: bool = False,
+    ) -> Picture:
+        """``picture`` as ``principal`` is shown it: a disabled user's is the placeholder to
+        all but admins (their picture is kept, and shows again once they are enabled)."""
+        if not may_see_photo_of(principal, user):
+            return placeholder(self.thumbnail_sizes()[code])
+        return self.picture(user.id, code, timestamp=timestamp, memory_only=memory_only)
+
+    def library_file(self, principal: Principal, path: str) -> tuple[str, Picture] | None:
+        """The library file at ``path`` if ``principal`` is shown it (see ``picture_for``)."""
         with self.ctx.db.engine.connect() as conn:
-            return self.library.read_path(conn, path)
+            found = self.library.read_path(conn, path)
+        if found is None:
+            return None
+        user = self.directory.get_user(found[0])
+        if user is None or not may_see_photo_of(principal, user):
+            return None
+        return found
 
     def set_my_picture(self, principal: Principal, data: bytes) -> str:
         """SetMyProfilePicture: the caller's own picture, straight into sites (no mailbox).
