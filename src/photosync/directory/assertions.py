@@ -84,7 +84,11 @@ class AssertionVerifier:
             header = jwt.get_unverified_header(assertion)
         except jwt.PyJWTError as exc:
             raise BadAssertion(f"The client assertion is not a JWT ({exc}).") from exc
-        named = header.get("x5t#S256"), header.get("x5t")
+        # base64url, with or without padding (msal pads).
+        named = tuple(
+            str(value).rstrip("=") if value is not None else None
+            for value in (header.get("x5t#S256"), header.get("x5t"))
+        )
         if named == (None, None):
             raise BadAssertion("The client assertion's header names no certificate (x5t).")
         if named[0] not in (None, certificate.sha256) or named[1] not in (None, certificate.sha1):

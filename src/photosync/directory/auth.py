@@ -37,11 +37,18 @@ def _invalid(message: str) -> ApiError:
     )
 
 
-def _verify_bearer(directory: DirectoryService, token: str) -> TokenClaims:
+def request_origin(request: Request) -> str:
+    """``scheme://host[:port]`` this request came to: the audience of tokens for this host."""
+    return str(request.base_url).rstrip("/")
+
+
+def _verify_bearer(directory: DirectoryService, token: str, request: Request) -> TokenClaims:
     # The expiry is checked against the clock on every request; signature, issuer and
     # audience once per distinct token (see TokenIssuer.verify).
     try:
-        return directory.tokens.verify(token, directory.ctx.clock())
+        return directory.tokens.verify(
+            token, directory.ctx.clock(), lambda: request_origin(request)
+        )
     except InvalidToken as exc:
         raise _invalid(f"Access token validation failure: {exc}.") from exc
 
@@ -73,7 +80,7 @@ def authenticate(
     """
     token = _bearer_token(request)
     if token is not None:
-        claims = _verify_bearer(directory, token)
+        claims = _verify_bearer(directory, token, request)
         if claims.kind == "app":
             if not directory.app_exists(claims.subject, memory_only=memory_only):
                 raise _invalid("The application no longer exists or was revoked.")
@@ -121,7 +128,9 @@ def caller_key(request: Request, directory: DirectoryService) -> str | None:
         return None
     if token is not None:
         try:
-            claims = directory.tokens.verify(token, directory.ctx.clock())
+            claims = directory.tokens.verify(
+                token, directory.ctx.clock(), lambda: request_origin(request)
+            )
         except InvalidToken:
             return None
         return f"{claims.kind}:{claims.subject}"

@@ -28,7 +28,7 @@ async def token(request: Request, directory: Directory) -> JSONResponse:
     fields = {k: str(v) for k, v in form.items()}
     grant = fields.get("grant_type", "")
     if grant == "client_credentials":
-        resource = _resource(directory, fields.get("scope", ""))
+        resource = _resource(request, directory, fields.get("scope", ""))
         access = await _app_token(request, directory, fields, resource)
     elif grant == "password":
         username, password = fields.get("username", ""), fields.get("password", "")
@@ -86,7 +86,7 @@ async def _app_token(
     return access
 
 
-def _resource(directory: DirectoryService, scope: str) -> str | None:
+def _resource(request: Request, directory: DirectoryService, scope: str) -> str | None:
     """The resource of ``scope=<resource>/.default`` (None: no scope, our own audience)."""
     scopes = scope.split()
     if not scopes:
@@ -94,7 +94,9 @@ def _resource(directory: DirectoryService, scope: str) -> str | None:
     if len(scopes) != 1 or not scopes[0].endswith("/.default"):
         raise ApiError(400, "invalid_scope", "An app asks for one scope, <resource>/.default.")
     resource = scopes[0].removesuffix("/.default")
-    if not directory.tokens.accepts(resource):
+    if not directory.tokens.accepts(resource) and resource.rstrip("/") != _origin(
+        request, directory
+    ):
         raise ApiError(
             400,
             "invalid_resource",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -111,15 +112,20 @@ class TokenIssuer:
         }
         return jwt.encode(payload, self.key, algorithm=ALGORITHM)
 
-    def verify(self, token: str, now: datetime) -> TokenClaims:
-        """Check signature, issuer, audience and expiry against ``now`` (the injectable clock)."""
+    def verify(
+        self, token: str, now: datetime, origin: Callable[[], str] | None = None
+    ) -> TokenClaims:
+        """Check signature, issuer, audience and expiry against ``now`` (the injectable clock).
+
+        ``origin``: the URL this request came to (``https://host:port``), also an audience
+        tokens may name: the SharePoint host a client asked a token for is this server."""
         claims = self._verified.get(token)
         if claims is None:
             claims = self._verify_signed(token, now)
             self._verified.put(token, claims)
         if claims.expires_at <= now:
             raise InvalidToken("the access token has expired")
-        if not self.accepts(claims.audience):
+        if not self.accepts(claims.audience) and (origin is None or claims.audience != origin()):
             raise InvalidToken(f"the audience {claims.audience!r} is not this server")
         return claims
 

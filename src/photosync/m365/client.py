@@ -11,6 +11,7 @@ needed them can say so in the run's report.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -127,15 +128,18 @@ class M365Client:
         self.sleep = sleep
         verify: str | bool = str(config.ca_bundle) if config.ca_bundle else True
         host = urlsplit(config.authority).hostname or ""
-        self._msal = msal.ConfidentialClientApplication(
-            config.client_id,
-            authority=f"{config.authority}/{config.tenant_id}",
-            client_credential=_credential(config),
-            instance_discovery=host in MICROSOFT_LOGIN_HOSTS,
-            verify=verify,
-            app_name="photosync",
-            app_version=__version__,
-        )
+        try:
+            self._msal = msal.ConfidentialClientApplication(
+                config.client_id,
+                authority=f"{config.authority}/{config.tenant_id}",
+                client_credential=_credential(config),
+                instance_discovery=host in MICROSOFT_LOGIN_HOSTS,
+                http_client=_requests_session(verify),
+                app_name="photosync",
+                app_version=__version__,
+            )
+        except (ValueError, OSError) as exc:  # discovery failed, host out of reach
+            raise M365Error(f"cannot sign in at {config.authority}: {exc}") from exc
         self._token_lock = threading.Lock()
         self.http = httpx.Client(
             verify=verify,
@@ -222,6 +226,16 @@ class M365Client:
         count: int = getattr(self._local, "retries", 0)
         self._local.retries = 0
         return count
+
+
+def _requests_session(verify: str | bool) -> Any:
+    """msal's HTTP client (requests), verifying with ``verify`` on every request: requests lets
+    REQUESTS_CA_BUNDLE in the environment override a session's own ``verify``."""
+    import requests
+
+    session = requests.Session()
+    session.request = functools.partial(session.request, verify=verify, timeout=60)  # type: ignore[method-assign]
+    return session
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -68,8 +68,9 @@ class GraphPhotos:
         response = self.client.request("GET", f"{self._user_url(user)}/photo/$value")
         if self._no_photo(user, response.status_code, response):
             return None
-        etag = response.headers.get("ETag", "").strip('"').removeprefix('W/"') or version.etag
-        return SourcePhoto(etag, response.content)
+        # Named by the metadata's version (the ETag of $value may name the rendition instead):
+        # if the photo changed in between, the next run sees a new version and writes it again.
+        return SourcePhoto(version.etag, response.content)
 
     def _no_photo(self, user: UserInfo, status: int, response: httpx.Response) -> bool:
         """True for 404 without a photo; M365Error for anything else that is not a 200."""
