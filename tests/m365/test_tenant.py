@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import subprocess
@@ -153,6 +154,18 @@ def sync_now(
     return done, rows
 
 
+def doctor(env: dict[str, str], who: str) -> Any:
+    done = subprocess.run(
+        [sys.executable, "-m", "photosync", "doctor", who, "--m365", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def results(rows: list[dict[str, str]]) -> Counter[str]:
     return Counter(row["result"] for row in rows)
 
@@ -244,6 +257,29 @@ def test_graph_photos_into_sharepoint_then_only_what_changed(
         assert updated == [upn(7)]
         got = open_image(shown(http, token, upn(7)))
         assert mean_abs_diff(got, picture(7, 1).resize((72, 72), Image.Resampling.LANCZOS)) < 6
+
+    # The doctor says which copy is stale, in plain words.
+    def set_eight(services: Any) -> None:
+        user = services.directory.get_user(upn(8))
+        services.mailbox.set_photo(user.id, image_bytes(picture(8, 1), "JPEG"), actor="test")
+
+    tenant.services_do(set_eight)
+    verdicts = {n: doctor(env, upn(n)) for n in (7, 8, PEOPLE - 1)}
+    assert verdicts[7]["stale"] is None
+    assert verdicts[7]["sharepoint"]["placeholder_state"] == "0"
+    assert verdicts[8]["stale"] == "sharepoint"
+    assert "older version" in verdicts[8]["verdict"]
+    assert verdicts[PEOPLE - 1]["stale"] == "graph"
+    assert verdicts[PEOPLE - 1]["graph"]["etag"] is None
+    words = subprocess.run(
+        [sys.executable, "-m", "photosync", "doctor", upn(8), "--m365"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert words.returncode == 0, words.stderr
+    assert "SharePoint is stale" in words.stdout
 
 
 def graph_sdk(tenant: Tenant, http: httpx.AsyncClient, token: str) -> GraphServiceClient:

@@ -45,6 +45,13 @@ def user_key(user: UserInfo) -> str:
     return user.upn.strip().lower()
 
 
+def marked_etag(db: Database, target: str, upn: str) -> str | None:
+    """The source version sync last wrote to ``target`` for ``upn`` (the doctor asks)."""
+    with db.engine.connect() as conn:
+        etag = conn.execute(_MARK, {"b_target": target, "b_key": upn.strip().lower()}).scalar()
+    return str(etag) if etag is not None else None
+
+
 class MarkedTarget:
     """``store`` (a PictureStore) with sync's marks: implements ``ProfileTarget``."""
 
