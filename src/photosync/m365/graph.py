@@ -24,7 +24,8 @@ from photosync.sync.interfaces import Change, Person, SourcePhoto, SourceVersion
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
 # The largest size Exchange kept; Entra ID keeps any size, sources give what they have.
 PHOTO_SIZE = 648
-USERS_QUERY = "$select=id,userPrincipalName,mail&$top=999"
+# Pages of 250: an answer stays small and quick (Graph allows up to 999).
+USERS_QUERY = "$select=id,userPrincipalName,mail&$top=250"
 # A user without a photo: older tenants say ImageNotFound, newer ErrorEntityNotFound.
 NO_PHOTO_CODES = frozenset({"ImageNotFound", "ErrorEntityNotFound", "ResourceNotFound"})
 
