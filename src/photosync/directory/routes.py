@@ -68,6 +68,7 @@ async def _app_token(
             return await run_in_threadpool(
                 directory.app_token_by_assertion,
                 assertion,
+                client_id=fields.get("client_id") or None,
                 endpoint=_endpoint_url(request, directory),
                 resource=resource,
             )

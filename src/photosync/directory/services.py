@@ -608,11 +608,20 @@ class DirectoryService:
             )
 
     def app_token_by_assertion(
-        self, assertion: str, *, endpoint: str, resource: str | None = None
+        self,
+        assertion: str,
+        *,
+        endpoint: str,
+        resource: str | None = None,
+        client_id: str | None = None,
     ) -> str:
         """A token for an app that proves itself with a client assertion signed with its
-        registered certificate's key (BadAssertion says why not)."""
-        client_id = assertion_client_id(assertion)
+        registered certificate's key (BadAssertion says why not). ``client_id``: the form's,
+        if sent, which must be the assertion's."""
+        claimed = assertion_client_id(assertion)
+        if client_id is not None and client_id != claimed:
+            raise BadAssertion("The client assertion was made for another client_id.")
+        client_id = claimed
         with self.ctx.db.session() as session:
             app = session.get(App, client_id) if client_id else None
             if app is None:
