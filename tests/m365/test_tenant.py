@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,15 @@ def tenant(tmp_path_factory: pytest.TempPathFactory, test_ca: LocalCA) -> Iterat
     cert.private_key_and_cert_chain_pem.write_to_path(str(pem))
 
     def seed(services: Any) -> None:
-        for n in range(PEOPLE):
-            user = services.directory.add_user(upn(n), f"User {n}")
-            if n < PEOPLE - WITHOUT_PHOTO:
-                services.mailbox.set_photo(user.id, image_bytes(picture(n), "JPEG"), actor="seed")
+        users = [services.directory.add_user(upn(n), f"User {n}") for n in range(PEOPLE)]
+
+        def photo(n: int) -> None:
+            data = image_bytes(picture(n), "JPEG")
+            services.mailbox.set_photo(users[n].id, data, actor="seed")
+
+        # Pillow's work runs outside the GIL: the uploads' renditions on both cores.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(photo, range(PEOPLE - WITHOUT_PHOTO)))
 
     ctx = Context.from_settings(Settings(data_dir=data, secret_key=TEST_KEY))
     ctx.db.upgrade()
