@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -119,7 +120,6 @@ class M365Client:
         config: TenantConfig,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         # Imported here: only a route that names Microsoft 365 pays for importing msal.
         import msal
@@ -142,16 +142,13 @@ class M365Client:
             raise M365Error(f"cannot sign in at {config.authority}: {exc}") from exc
         self._token_lock = threading.Lock()
         self.http = httpx.Client(
-            verify=verify,
-            transport=transport,
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else True,
             timeout=httpx.Timeout(60.0, connect=10.0),
             headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=config.concurrency * 2),
         )
         self._slots = threading.BoundedSemaphore(config.concurrency)
         self._local = threading.local()
-        self._count_lock = threading.Lock()
-        self.retries = 0  # every retry of this client, for the bench and the doctor
 
     def close(self) -> None:
         self.http.close()
@@ -218,8 +215,6 @@ class M365Client:
 
     def _count_retry(self) -> None:
         self._local.retries = getattr(self._local, "retries", 0) + 1
-        with self._count_lock:
-            self.retries += 1
 
     def take_retries(self) -> int:
         """Retries this thread needed since it last asked (one check's, for its note)."""

@@ -12,6 +12,8 @@ are not users of our directory work as well.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
@@ -56,6 +58,9 @@ class GraphPhotos:
             url = page.get("@odata.nextLink")
 
     def current(self, user: UserInfo) -> SourceVersion | None:
+        # A check starts here: retries an earlier check of this thread left uncounted (one
+        # that changed nothing) are not this one's.
+        self.client.take_retries()
         response = self.client.request("GET", f"{self._user_url(user)}/photo")
         if self._no_photo(user, response.status_code, response):
             return None
@@ -90,24 +95,26 @@ class GraphPhotos:
         return {"photo": PHOTO_SIZE}
 
     def put(self, user: UserInfo, files: Mapping[str, bytes], *, change: Change) -> str | None:
-        data = files["photo"]
-        if len(data) > MAX_PHOTO_BYTES:
-            raise M365Error(f"the photo is {len(data):,} bytes; Graph takes at most 4 MB")
-        response = self.client.request(
-            "PUT",
-            f"{self._user_url(user)}/photo/$value",
-            content=data,
-            headers={"Content-Type": "image/jpeg"},
-        )
-        if response.status_code not in (200, 201, 204):
-            raise M365Error(f"Graph refused {user.upn}'s photo: {graph_error(response)}")
-        return retries_note(self.client)
+        with counted(self.client) as note:
+            data = files["photo"]
+            if len(data) > MAX_PHOTO_BYTES:
+                raise M365Error(f"the photo is {len(data):,} bytes; Graph takes at most 4 MB")
+            response = self.client.request(
+                "PUT",
+                f"{self._user_url(user)}/photo/$value",
+                content=data,
+                headers={"Content-Type": "image/jpeg"},
+            )
+            if response.status_code not in (200, 201, 204):
+                raise M365Error(f"Graph refused {user.upn}'s photo: {graph_error(response)}")
+        return note.text
 
     def remove(self, user: UserInfo, *, change: Change) -> str | None:
-        response = self.client.request("DELETE", f"{self._user_url(user)}/photo/$value")
-        if response.status_code not in (200, 204, 404):
-            raise M365Error(f"Graph did not delete {user.upn}'s photo: {graph_error(response)}")
-        return retries_note(self.client)
+        with counted(self.client) as note:
+            response = self.client.request("DELETE", f"{self._user_url(user)}/photo/$value")
+            if response.status_code not in (200, 204, 404):
+                raise M365Error(f"Graph did not delete {user.upn}'s photo: {graph_error(response)}")
+        return note.text
 
 
 def _code(response: httpx.Response) -> str:
@@ -118,9 +125,22 @@ def _code(response: httpx.Response) -> str:
     return str(error.get("code", "")) if isinstance(error, dict) else ""
 
 
-def retries_note(client: M365Client) -> str | None:
-    """The check's note when the tenant throttled it: how many retries it needed."""
-    retries = client.take_retries()
-    if not retries:
-        return None
-    return f"{retries} {'retry' if retries == 1 else 'retries'} after 429/503 (throttled)"
+@dataclass
+class Note:
+    """What a write has to say for its check's record (filled when the write is done)."""
+
+    text: str | None = None
+
+
+@contextmanager
+def counted(client: M365Client) -> Iterator[Note]:
+    """The note of a write: how many retries its check needed after 429/503 (taken whether the
+    write succeeds or not, so that a failed check's retries are not the next one's)."""
+    note = Note()
+    try:
+        yield note
+    finally:
+        retries = client.take_retries()
+        if retries:
+            plural = "retry" if retries == 1 else "retries"
+            note.text = f"{retries} {plural} after 429/503 (throttled)"

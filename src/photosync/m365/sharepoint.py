@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from photosync.directory.interfaces import UserInfo
 from photosync.m365.client import M365Client, M365Error, graph_error
-from photosync.m365.graph import retries_note
+from photosync.m365.graph import counted
 from photosync.sites.interfaces import (
     LIBRARY_FOLDER,
     MEDIUM_SIZE,
@@ -59,6 +59,11 @@ class SharePointProfiles:
         return f"{_host(self.mysite)}{quote(self.folder)}/{account_slug(upn)}_{code}Thumb.jpg"
 
     def put(self, user: UserInfo, files: Mapping[str, bytes], *, change: Change) -> str | None:
+        with counted(self.client) as note:
+            self._put(user, files)
+        return note.text
+
+    def _put(self, user: UserInfo, files: Mapping[str, bytes]) -> None:
         folder = quote(self.folder.replace("'", "''"))
         for code in SIZE_CODES:
             name = f"{account_slug(user.upn)}_{code}Thumb.jpg"
@@ -79,12 +84,12 @@ class SharePointProfiles:
             ("SPS-PictureTimestamp", str(time.time_ns() // 1000)),
         ):
             self._set(user, name, value)
-        return retries_note(self.client)
 
     def remove(self, user: UserInfo, *, change: Change) -> str | None:
-        self._set(user, "PictureURL", "")
-        self._set(user, "SPS-PicturePlaceholderState", "1")
-        return retries_note(self.client)
+        with counted(self.client) as note:
+            self._set(user, "PictureURL", "")
+            self._set(user, "SPS-PicturePlaceholderState", "1")
+        return note.text
 
     def _set(self, user: UserInfo, name: str, value: str) -> None:
         response = self.client.request(
