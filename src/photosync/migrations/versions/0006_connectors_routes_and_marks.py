@@ -13,7 +13,7 @@ from alembic import op
 import photosync.db
 
 revision = "0006_connectors"
-down_revision = "0005"
+down_revision = "0006_avatar"  # chained in the m365 branch (the lead orders the 0006s)
 branch_labels = None
 depends_on = None
 
