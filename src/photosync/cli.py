@@ -114,13 +114,33 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 @click.option(
     "--demo", is_flag=True, help="Create demo users with photos (once) and say how to sign in."
 )
+@click.option(
+    "--certfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Serve HTTPS with this PEM certificate (chain); needs --keyfile.",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The PEM private key of --certfile.",
+)
 @click.pass_obj
-def serve(env: Env, host: str, port: int, data_dir: Path | None, demo: bool) -> None:
+def serve(
+    env: Env,
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    demo: bool,
+    certfile: Path | None,
+    keyfile: Path | None,
+) -> None:
     """Run the whole system (directory, mailbox, sites, portal) on one port."""
     import uvicorn
 
     from photosync.app import app_for
 
+    if (certfile is None) != (keyfile is None):
+        raise click.UsageError("--certfile and --keyfile go together: give both for HTTPS")
     if data_dir is not None:
         env.data_dir = data_dir
     env.settings  # noqa: B018  (a bad setting is reported before the port is taken)
@@ -131,7 +151,7 @@ def serve(env: Env, host: str, port: int, data_dir: Path | None, demo: bool) -> 
 
         for line in create_demo(services):
             click.echo(line)
-    base = f"http://{host}:{port}"
+    base = f"{'https' if certfile else 'http'}://{host}:{port}"
     settings = env.settings
     click.echo(f"photosync {__version__} on {base}  (data: {settings.data_dir.resolve()})")
     click.echo(f"  portal {base}/   Graph {base}/v1.0   SharePoint {base}/_api")
@@ -152,6 +172,9 @@ def serve(env: Env, host: str, port: int, data_dir: Path | None, demo: bool) -> 
         log_level=os.environ.get("PHOTOSYNC_LOG_LEVEL", "info"),
         proxy_headers=True,
         server_header=False,
+        # uvicorn loads them with ssl.SSLContext.load_cert_chain: a bad file fails at start.
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
     )
     try:
         uvicorn.Server(config).run(sockets=[listening])

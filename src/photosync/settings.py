@@ -81,6 +81,10 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a URL starting with {'://, '.join(BROKER_SCHEMES)}://")
         return value
 
+    # --- serving in production (HTTPS, metrics, logs) -------------------------------------
+    # Strict-Transport-Security max-age (seconds) on answers given over HTTPS (0: no header).
+    hsts_max_age: int = Field(default=31_536_000, ge=0)
+
     # Photo versions kept per user (the current photo and a pending preview among them, always);
     # ``photosync gc`` deletes older ones, and the blobs no version uses any more.
     photo_history_keep: int = Field(default=10, ge=0)
@@ -127,6 +131,37 @@ class Settings(BaseSettings):
         if not names or unknown:
             raise ValueError("expected thumbnailPhoto and/or jpegPhoto, separated by commas")
         return ",".join(names)
+
+    # --- Microsoft 365: the API rate limits photosync answers with, and the connector --------
+    # Per app or user, on Graph (/v1.0) and SharePoint (/_api, /_layouts, /User Photos) each:
+    # requests per second and requests in flight; over either, 429 with Retry-After, as
+    # Microsoft answers. Empty (the default): no limit, at no cost.
+    api_rate_limit: float | None = Field(default=None, gt=0)
+    api_max_concurrent: int | None = Field(default=None, ge=1)
+    # The tenant the m365 source and targets talk to (photosync.m365). Authority: the login
+    # host, Graph: the Graph host, MySite: the My Site host (https://contoso-my.sharepoint.com),
+    # Admin: the SharePoint admin site (https://contoso-admin.sharepoint.com).
+    m365_tenant_id: str = ""
+    m365_client_id: str = ""
+    m365_client_secret: str = ""
+    # A PEM file with the app's certificate and its private key (SharePoint needs it).
+    m365_certificate: Path | None = None
+    m365_authority: str = "https://login.microsoftonline.com"
+    m365_graph_url: str = "https://graph.microsoft.com"
+    m365_mysite_url: str = ""
+    m365_admin_url: str = ""
+    # A CA bundle to verify the tenant's hosts with (private CAs, tests); empty: the system's.
+    m365_ca_bundle: Path | None = None
+    # Photo requests in flight at once (Graph allows 4 per app) and retries of a throttled one.
+    m365_concurrency: int = Field(default=4, ge=1, le=64)
+    m365_max_retries: int = Field(default=6, ge=0, le=20)
+
+    @field_validator(
+        "api_rate_limit", "api_max_concurrent", "m365_certificate", "m365_ca_bundle", mode="before"
+    )
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     # --- avatar URL (/avatar/{hash}, the Libravatar/Gravatar protocol; photosync.avatar) ---
     # "signed-in": a portal cookie or a bearer token; "public": anyone; "off": 404 for all.

@@ -22,6 +22,7 @@ from photosync.directory.access import (
     may_see_photo_of,
     may_see_profiles,
     may_sign_in,
+    may_write_library,
     may_write_photo,
 )
 from photosync.directory.interfaces import AppInfo, UserInfo
@@ -146,6 +147,25 @@ GLOBAL_CASES = [
 def test_global_rules(principal: Principal, sees: bool, administers: bool) -> None:
     assert may_see_profiles(principal) is sees
     assert may_administer(principal) is administers
+
+
+# (principal, may write User Photos files and anyone's picture properties?)
+LIBRARY_CASES = [
+    ("signed in", SIGNED_IN, False),
+    ("admin", ADMIN, True),
+    ("app Sites.FullControl.All", app("Sites.FullControl.All"), True),
+    ("app User.ReadWrite.All", app("User.ReadWrite.All"), False),
+    ("app Sites.Read.All", app("Sites.Read.All"), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("principal", "writes"),
+    [case[1:] for case in LIBRARY_CASES],
+    ids=[case[0] for case in LIBRARY_CASES],
+)
+def test_library_rule(principal: Principal, writes: bool) -> None:
+    assert may_write_library(principal) is writes
 
 
 @pytest.mark.parametrize(

@@ -115,6 +115,14 @@ def may_change_profile(principal: Principal, user_id: str) -> bool:
     )
 
 
+def may_write_library(principal: Principal) -> bool:
+    """Files of the User Photos library and the picture properties of anyone's profile, as
+    PnP's uploader writes them: admins, and apps with full control of the sites."""
+    if principal.kind == "app":
+        return "Sites.FullControl.All" in principal.scopes
+    return principal.is_admin
+
+
 # --- avatar URLs (/avatar/{hash}, Libravatar/Gravatar) ---------------------------------------
 
 

@@ -37,11 +37,18 @@ def _invalid(message: str) -> ApiError:
     )
 
 
-def _verify_bearer(directory: DirectoryService, token: str) -> TokenClaims:
+def request_origin(request: Request) -> str:
+    """``scheme://host[:port]`` this request came to: the audience of tokens for this host."""
+    return str(request.base_url).rstrip("/")
+
+
+def _verify_bearer(directory: DirectoryService, token: str, request: Request) -> TokenClaims:
     # The expiry is checked against the clock on every request; signature, issuer and
     # audience once per distinct token (see TokenIssuer.verify).
     try:
-        return directory.tokens.verify(token, directory.ctx.clock())
+        return directory.tokens.verify(
+            token, directory.ctx.clock(), lambda: request_origin(request)
+        )
     except InvalidToken as exc:
         raise _invalid(f"Access token validation failure: {exc}.") from exc
 
@@ -73,7 +80,7 @@ def authenticate(
     """
     token = _bearer_token(request)
     if token is not None:
-        claims = _verify_bearer(directory, token)
+        claims = _verify_bearer(directory, token, request)
         if claims.kind == "app":
             if not directory.app_exists(claims.subject, memory_only=memory_only):
                 raise _invalid("The application no longer exists or was revoked.")
@@ -109,6 +116,28 @@ def _from_cookie(
     return Principal(
         "user", user.id, user, frozenset(DELEGATED_SCOPES), session.id, "cookie", session.csrf_token
     )
+
+
+def caller_key(request: Request, directory: DirectoryService) -> str | None:
+    """Who a request counts against for rate limits: the app or user of a valid bearer token,
+    the sign-in session of a cookie, else the client address; None for a bad token (refused
+    by the route anyway, and never counted against the app or user it names)."""
+    try:
+        token = _bearer_token(request)
+    except ApiError:
+        return None
+    if token is not None:
+        try:
+            claims = directory.tokens.verify(
+                token, directory.ctx.clock(), lambda: request_origin(request)
+            )
+        except InvalidToken:
+            return None
+        return f"{claims.kind}:{claims.subject}"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return f"cookie:{cookie}"
+    return f"address:{request.client.host if request.client else ''}"
 
 
 def require(principal: Principal | None) -> Principal:

@@ -290,13 +290,23 @@ def apps() -> None:
     type=click.Choice(APP_ROLES),
     help="An application role; repeat for more.",
 )
+@click.option(
+    "--certificate",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A PEM certificate: the app may then sign in with client assertions signed by its key.",
+)
 @pass_env
-def apps_add(env: Env, name: str, roles: tuple[str, ...]) -> None:
+def apps_add(env: Env, name: str, roles: tuple[str, ...], certificate: Path | None) -> None:
     """Register an app; prints its client id and secret (shown once)."""
     try:
-        client_id, secret = env.services().directory.add_app(name, list(roles), actor=ACTOR)
+        client_id, secret = env.services().directory.add_app(
+            name,
+            list(roles),
+            actor=ACTOR,
+            certificate=certificate.read_bytes() if certificate else None,
+        )
     except DirectoryError as exc:
-        raise fail(str(exc)) from exc
+        raise fail(f"{certificate}: {exc}" if certificate else str(exc)) from exc
     click.echo(f"client_id: {client_id}")
     click.echo(f"client_secret: {secret}")
 

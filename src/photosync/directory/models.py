@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, false
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from photosync.db import Base, UTCDateTime, new_id, utcnow
@@ -60,6 +60,8 @@ class App(Base):
     secret_hash: Mapped[str] = mapped_column(String(256))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The public certificate (PEM) whose key signs the app's client assertions, if registered.
+    certificate: Mapped[str | None] = mapped_column(Text)
     # Set once by a revocation: the app gets no token and its tokens stop working. The row
     # stays, so that the audit log's ``app:<client id>`` still names something.
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -20,6 +20,13 @@ from photosync import audit
 from photosync.context import Context
 from photosync.directory import addresses, importing
 from photosync.directory.access import may_sign_in
+from photosync.directory.assertions import (
+    AssertionVerifier,
+    BadAssertion,
+    BadCertificate,
+    assertion_client_id,
+    load_certificate,
+)
 from photosync.directory.importing import ImportSummary, UserRow
 from photosync.directory.interfaces import AppInfo, UserInfo
 from photosync.directory.models import (
@@ -30,7 +37,13 @@ from photosync.directory.models import (
     User,
 )
 from photosync.directory.passwords import hash_password, password_problem, verify_password
-from photosync.directory.tokens import APP_ROLES, DELEGATED_SCOPES, TokenIssuer
+from photosync.directory.tokens import (
+    APP_ROLES,
+    BY_CERTIFICATE,
+    DELEGATED_SCOPES,
+    GRAPH_RESOURCES,
+    TokenIssuer,
+)
 from photosync.ttlcache import FRESHNESS_SECONDS, NotInMemory, TTLCache
 
 # After this many wrong passwords in a row, each further failure locks the account for
@@ -148,7 +161,11 @@ class DirectoryService:
             issuer=settings.token_issuer,
             audience=settings.token_audience,
             lifetime=timedelta(seconds=settings.token_lifetime_seconds),
+            resources=frozenset(
+                {*GRAPH_RESOURCES, *([settings.base_url.rstrip("/")] if settings.base_url else [])}
+            ),
         )
+        self.assertions = AssertionVerifier()
         # The one cache of who exists (users by id and by lower-cased UPN, apps by client id):
         # every request's token names one, and the lookup costs more than serving a small
         # photo. Emptied by USER_CHANGED after this process's commits; another process's
@@ -281,6 +298,19 @@ class DirectoryService:
         self._known.put(info.id, info, if_generation=generation)
         self._known.put(info.upn.lower(), info, if_generation=generation)
         return info
+
+    def get_user_by_account_slug(self, slug: str) -> UserInfo | None:
+        """The user whose SharePoint file name is ``slug`` (``john_contoso_com``), or None.
+
+        SharePoint names a user's thumbnails by the UPN with ``@`` and ``.`` made ``_``, which
+        cannot be undone, so the UPNs are compared in that form (a scan; used by library
+        uploads only, never by reads).
+        """
+        slug_of_upn = func.replace(func.replace(func.lower(User.upn), "@", "_"), ".", "_")
+        with self.ctx.db.engine.connect() as conn:
+            found = conn.execute(select(User.id).where(slug_of_upn == slug.lower())).scalars()
+            ids = list(found)
+        return self.get_user(ids[0]) if len(ids) == 1 else None
 
     def user_by_address_digest(self, digest: str, *, memory_only: bool = False) -> UserInfo | None:
         """The user one of whose e-mail addresses has this MD5 or SHA-256 (lower-case hex), or
@@ -570,29 +600,91 @@ class DirectoryService:
 
     # --- apps ------------------------------------------------------------------------------
 
-    def add_app(self, name: str, roles: list[str], actor: str = "system") -> tuple[str, str]:
+    def add_app(
+        self,
+        name: str,
+        roles: list[str],
+        actor: str = "system",
+        *,
+        certificate: bytes | None = None,
+    ) -> tuple[str, str]:
+        """Register an app; returns (client id, secret). ``certificate``: a PEM file whose
+        public certificate the app's client assertions are then verified with."""
         unknown = sorted(set(roles) - set(APP_ROLES))
         if unknown:
             raise DirectoryError(
                 f"unknown role(s) {', '.join(unknown)}; known roles: {', '.join(APP_ROLES)}"
             )
+        try:
+            cert = load_certificate(certificate) if certificate is not None else None
+        except BadCertificate as exc:
+            raise DirectoryError(str(exc)) from exc
         secret = secrets.token_urlsafe(32)
         with self.ctx.db.write_session() as session:
-            app = App(name=name, secret_hash=hash_password(secret), roles=sorted(set(roles)))
+            app = App(
+                name=name,
+                secret_hash=hash_password(secret),
+                roles=sorted(set(roles)),
+                certificate=cert.pem if cert else None,
+            )
             session.add(app)
             session.flush()
             audit.record(
-                session.connection(), actor=actor, action="app.added", name=name, roles=app.roles
+                session.connection(),
+                actor=actor,
+                action="app.added",
+                name=name,
+                roles=app.roles,
+                certificate=cert.sha256 if cert else None,
             )
             return app.client_id, secret
 
-    def app_token(self, client_id: str, client_secret: str) -> str | None:
+    def app_token(
+        self, client_id: str, client_secret: str, *, resource: str | None = None
+    ) -> str | None:
+        """A token for an app that proves itself with its secret (None: unknown or wrong)."""
         with self.ctx.db.session() as session:
             app = session.get(App, client_id.strip())
             ok = verify_password(app.secret_hash if app else None, client_secret)
             if app is None or not ok or not may_sign_in(_app_info(app)):
                 return None
-            return self.tokens.issue_app_token(app.client_id, app.roles, self.ctx.clock())
+            return self.tokens.issue_app_token(
+                app.client_id, app.roles, self.ctx.clock(), audience=resource
+            )
+
+    def app_token_by_assertion(
+        self,
+        assertion: str,
+        *,
+        endpoint: str,
+        resource: str | None = None,
+        client_id: str | None = None,
+    ) -> str:
+        """A token for an app that proves itself with a client assertion signed with its
+        registered certificate's key (BadAssertion says why not). ``client_id``: the form's,
+        if sent, which must be the assertion's."""
+        claimed = assertion_client_id(assertion)
+        if client_id is not None and client_id != claimed:
+            raise BadAssertion("The client assertion was made for another client_id.")
+        client_id = claimed
+        with self.ctx.db.session() as session:
+            app = session.get(App, client_id) if client_id else None
+            if app is None:
+                raise BadAssertion(f"No application with client id {client_id!r} is registered.")
+            if not app.certificate:
+                raise BadAssertion(f"Application {client_id} has no certificate registered.")
+            if not may_sign_in(_app_info(app)):
+                raise BadAssertion(f"Application {client_id} was revoked.")
+            client_id, roles, pem = app.client_id, list(app.roles), app.certificate
+        self.assertions.verify(
+            assertion,
+            client_id=client_id,
+            certificate=load_certificate(pem.encode()),
+            endpoint=endpoint,
+        )
+        return self.tokens.issue_app_token(
+            client_id, roles, self.ctx.clock(), audience=resource, credential=BY_CERTIFICATE
+        )
 
     def app_exists(self, client_id: str, *, memory_only: bool = False) -> bool:
         """Whether the registered app exists and may still sign in (not revoked): checked on

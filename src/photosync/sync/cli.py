@@ -168,13 +168,23 @@ def sync_status(env: Env, upn: str, checks: int, as_json: bool) -> None:
     "next_check_at}.",
 )
 @click.option("--checks", default=5, show_default=True, help="How many recent checks to list.")
+@click.option(
+    "--m365",
+    is_flag=True,
+    help="Ask the Microsoft 365 tenant instead (PHOTOSYNC_M365_*): Graph's photo, the "
+    "SharePoint profile, and which of them is stale.",
+)
 @pass_env
-def doctor(env: Env, upn: str, as_json: bool, checks: int) -> None:
+def doctor(env: Env, upn: str, as_json: bool, checks: int, m365: bool) -> None:
     """Why UPN's photo does or does not show in SharePoint, and the one thing that fixes it.
 
     The state is one of in-sync, pending, no-photo, no-mailbox, not-editable, error-backoff,
-    directory-only, upload-kept (see docs/sync.md).
+    directory-only, upload-kept (see docs/sync.md). With --m365, the same question for the
+    Microsoft 365 tenant: Graph's photo and the SharePoint Online profile.
     """
+    if m365:
+        _doctor_m365(env, upn, as_json)
+        return
     try:
         diagnosis = env.services().sync.diagnose(upn, checks=checks)
     except NoSuchUser as exc:
@@ -200,6 +210,31 @@ def picture_editable(env: Env, value: str | None, as_json: bool) -> None:
         return
     state = "on" if service.picture_editable() else "off (sites does not sync from the mailbox)"
     click.echo(f"users may edit the Picture property: {state}")
+
+
+def _doctor_m365(env: Env, upn: str, as_json: bool) -> None:
+    # Imported here: msal is loaded only when the tenant is asked.
+    from photosync.m365 import doctor as m365_doctor
+    from photosync.m365.connect import graph_photos, sharepoint_profiles
+    from photosync.sync.marks import marked_etag
+
+    settings = env.settings
+    sync = env.services().sync
+    try:
+        found = m365_doctor.diagnose(
+            upn,
+            graph_photos(settings),
+            sharepoint_profiles(settings),
+            lambda target: marked_etag(sync.ctx.db, target, upn),
+        )
+    except ConnectorError as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(m365_doctor.as_json(found), indent=2))
+        return
+    wrap = textwrap.TextWrapper(width=96, subsequent_indent="  ")
+    for line in m365_doctor.lines(found):
+        click.echo("\n".join(wrap.wrap(line)))
 
 
 def status_lines(status: SyncStatus, checks: int) -> list[str]:

@@ -90,16 +90,37 @@ def _ldap_store(env: ConnectorEnv, _: str) -> PictureStore:
     return LdapDirectory.from_settings(env.ctx.settings).store()
 
 
+def _m365_source(env: ConnectorEnv, _: str) -> PhotoSource:
+    from photosync.m365.connect import graph_photos
+
+    return graph_photos(env.ctx.settings)
+
+
+def _m365_photo_store(env: ConnectorEnv, _: str) -> PictureStore:
+    from photosync.m365.connect import graph_photos
+
+    return graph_photos(env.ctx.settings)
+
+
+def _m365_sharepoint_store(env: ConnectorEnv, _: str) -> PictureStore:
+    from photosync.m365.connect import sharepoint_profiles
+
+    return sharepoint_profiles(env.ctx.settings)
+
+
 SOURCES: dict[str, SourceKind] = {
     "mailbox": SourceKind(_mailbox_source),
     "folder": SourceKind(_folder_source, "PATH", lambda path: str(Path(path).resolve())),
     "ldap": SourceKind(_ldap_source),
+    "m365": SourceKind(_m365_source),
 }
 
 TARGETS: dict[str, TargetKind] = {
     "sites": TargetKind(None, our_users_only=True),
     "mailbox": TargetKind(_mailbox_store, our_users_only=True),
     "ldap": TargetKind(_ldap_store),
+    "m365-photo": TargetKind(_m365_photo_store),
+    "m365-sharepoint": TargetKind(_m365_sharepoint_store),
 }
 
 

@@ -215,7 +215,9 @@ class PictureStore(Protocol):
     def sizes(self) -> Mapping[str, int]:
         """Pixel size of each picture the store keeps, by name (e.g. {"thumbnailPhoto": 96})."""
 
-    def put(self, user: UserInfo, files: Mapping[str, bytes], *, change: Change) -> None: ...
+    def put(self, user: UserInfo, files: Mapping[str, bytes], *, change: Change) -> str | None:
+        """Write the picture; a note for the check's record (e.g. the retries a throttled
+        service needed), or None."""
 
-    def remove(self, user: UserInfo, *, change: Change) -> None:
-        """The source's photo is gone: take the picture sync put there away."""
+    def remove(self, user: UserInfo, *, change: Change) -> str | None:
+        """The source's photo is gone: take the picture sync put there away (a note, or None)."""

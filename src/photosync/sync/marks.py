@@ -12,6 +12,7 @@ picture that was not written.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -42,6 +43,13 @@ _MARK = select(SyncMark.source_etag).where(
 
 def user_key(user: UserInfo) -> str:
     return user.upn.strip().lower()
+
+
+def marked_etag(db: Database, target: str, upn: str) -> str | None:
+    """The source version sync last wrote to ``target`` for ``upn`` (the doctor asks)."""
+    with db.engine.connect() as conn:
+        etag = conn.execute(_MARK, {"b_target": target, "b_key": upn.strip().lower()}).scalar()
+    return str(etag) if etag is not None else None
 
 
 class MarkedTarget:
@@ -75,14 +83,15 @@ class MarkedTarget:
         change: Change,
         check: CheckOutcome,
     ) -> Shown:
-        self.store.put(user, files, change=change)
+        note = self.store.put(user, files, change=change)
         with self.db.write_connection() as conn:
             self._mark(conn, user, source_etag)
-            self.ledger.writer(check)(conn)
+            self.ledger.writer(_noted(check, note))(conn)
         return Shown(None, recorded=True)
 
     def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
-        self.store.remove(user, change=change)
+        note = self.store.remove(user, change=change)
+        check = _noted(check, note)
         with self.db.write_connection() as conn:
             conn.execute(
                 delete(SyncMark).where(
@@ -111,3 +120,10 @@ class MarkedTarget:
                 },
             )
         )
+
+
+def _noted(check: CheckOutcome, note: str | None) -> CheckOutcome:
+    """The check with the store's note added to its own (the engine's, if any)."""
+    if not note:
+        return check
+    return replace(check, note=f"{check.note}; {note}" if check.note else note)
