@@ -66,16 +66,7 @@ def _photo_page(
 ) -> Response:
     info = current_photo(request, viewer)
     preview = _preview(request, viewer) if viewer.user.has_mailbox else None
-    preview_images = []
-    if preview is not None:
-        for want in (*PREVIEW_SIZES, preview.master_size):
-            preview_images.append(
-                {
-                    "label": f"{want} × {want}",
-                    "size": want,
-                    "src": f"/photo/preview/{best_size(preview, want)}?v={preview.etag}",
-                }
-            )
+    preview_images = preview_sizes(preview) if preview is not None else []
     earlier = _earlier(request, viewer) if viewer.user.has_mailbox else []
     settings = service(request, Settings)
     return page(
@@ -97,6 +88,21 @@ def _photo_page(
         max_upload_mb=settings.max_upload_bytes // (1024 * 1024),
         status=status,
     )
+
+
+def preview_sizes(preview: PhotoInfo) -> list[dict[str, object]]:
+    """The preview at each of PREVIEW_SIZES and the master, each shown at its true size under
+    its true caption: a size the photo does not offer is left out, never stretched."""
+    shown = sorted({size for size in (*PREVIEW_SIZES, preview.master_size) if size in preview.sizes})
+    return [
+        {
+            "label": f"{size} × {size}",
+            "size": size,
+            "master": size == preview.master_size,
+            "src": f"/photo/preview/{size}?v={preview.etag}",
+        }
+        for size in shown
+    ]
 
 
 def _earlier(request: Request, viewer: Viewer) -> list[dict[str, str]]:
