@@ -93,7 +93,9 @@ def _photo_page(
 def preview_sizes(preview: PhotoInfo) -> list[dict[str, object]]:
     """The preview at each of PREVIEW_SIZES and the master, each shown at its true size under
     its true caption: a size the photo does not offer is left out, never stretched."""
-    shown = sorted({size for size in (*PREVIEW_SIZES, preview.master_size) if size in preview.sizes})
+    shown = sorted(
+        {size for size in (*PREVIEW_SIZES, preview.master_size) if size in preview.sizes}
+    )
     return [
         {
             "label": f"{size} × {size}",
