@@ -12,6 +12,8 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
+from sqlalchemy import ColumnElement, ScalarSelect
+
 from photosync import audit, imaging
 from photosync.context import Context
 from photosync.directory.access import (
@@ -361,6 +363,12 @@ class SitesService:
             found = store.profiles(conn, [user.id for user in users])
             editable = store.picture_editable(conn)
         return {user.id: _status(user, found.get(user.id), editable) for user in users}
+
+    def shown_sql(
+        self, user_id: ColumnElement[str]
+    ) -> tuple[ColumnElement[bool], ScalarSelect[str | None]]:
+        """(shows the placeholder, the mailbox etag shown) as SQL on a listing's user id column."""
+        return store.shown_sql(user_id)
 
     # --- tenant settings -------------------------------------------------------------------
 
