@@ -12,10 +12,12 @@ from photosync.imaging.pipeline import (
     render_square_sizes,
 )
 from photosync.imaging.placeholder import placeholder
+from photosync.imaging.quality import SHARP_SIDE, small_photo_warning
 from photosync.imaging.sniff import jpeg_size, sniff
 
 __all__ = [
     "GRAPH_SIZES",
+    "SHARP_SIDE",
     "THUMBNAIL_SIZE",
     "CropBox",
     "ImageRejected",
@@ -26,5 +28,6 @@ __all__ = [
     "placeholder",
     "process_upload",
     "render_square_sizes",
+    "small_photo_warning",
     "sniff",
 ]
