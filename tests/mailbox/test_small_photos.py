@@ -6,14 +6,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from photosync.directory.interfaces import UserInfo
 from photosync.services import Services
 from tests.mailbox.conftest import jpeg, put_photo
-from tests.mailbox.test_cli import UPN, Cli, cli  # noqa: F401 - the fixture
+from tests.mailbox.test_cli import UPN, Cli
 
 SMALL_WARNING = "smaller than 96 x 96 pixels"
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    run = Cli(tmp_path / "data")
+    run("users", "add", UPN, "--name", "Alice")
+    return run
 
 
 def test_graph_warns_of_a_30_px_photo_in_a_header(
