@@ -195,8 +195,7 @@ def test_on_a_phone_one_card_per_person(
         # From the list's controls down: the cards are what this screenshot is for.
         top = page.locator(".people-filter").bounding_box()
         assert top is not None
-        page.mouse.wheel(0, top["y"] - 8)
-        page.wait_for_function("window.scrollY > 0")
+        page.evaluate("y => window.scrollTo(0, y)", top["y"] - 8)
         screenshot(page, artifacts, "admin-2000-phone", full_page=False)
     finally:
         page.context.close()
