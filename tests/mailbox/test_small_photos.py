@@ -78,3 +78,16 @@ def test_the_cli_sets_and_removes_the_picture_of_someone_without_a_mailbox(
     )
     again = cli("photo", "rm", kiosk, ok=False)
     assert "has no mailbox and no picture uploaded to SharePoint" in again.stderr
+
+
+def test_the_cli_says_a_size_above_the_photo_is_not_offered(cli: Cli, tmp_path: Path) -> None:
+    photo = tmp_path / "wide.jpg"
+    photo.write_bytes(jpeg(800, 600))  # a 600 px square: 504 is the largest size
+    cli("photo", "set", UPN, str(photo))
+    refused = cli("photo", "get", UPN, "--size", "648", "-o", str(tmp_path / "x.jpg"), ok=False)
+    assert refused.stderr == (
+        f"Error: {UPN}'s photo is not offered at 648x648: it is smaller (its largest size is "
+        "504x504; sizes above the upload are not made)\n"
+    )
+    assert not (tmp_path / "x.jpg").exists()
+    cli("photo", "get", UPN, "--size", "504", "-o", str(tmp_path / "y.jpg"))

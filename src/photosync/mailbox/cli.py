@@ -199,6 +199,15 @@ def photo_get(env: Env, upn: str, size: str | None, preview: bool, output: str) 
     mailbox = env.services().mailbox
     side = int(size) if size else None
     with _explained(upn):
+        shown = mailbox.preview_photo(upn) if preview else mailbox.current_photo(upn)
+        if shown is not None and side is not None and side not in shown.sizes:
+            # Not "no photo": the photo is smaller than the size asked for, and is never
+            # enlarged to it.
+            raise fail(
+                f"{upn}'s {'preview' if preview else 'photo'} is not offered at {side}x{side}: "
+                f"it is smaller (its largest size is {shown.master_size}x{shown.master_size}; "
+                "sizes above the upload are not made)"
+            )
         if preview:
             info, data = mailbox.preview_bytes(upn, side)
         else:
