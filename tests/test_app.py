@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Route
@@ -55,3 +57,14 @@ def test_each_api_answers_unknown_paths_in_its_own_shape(client: TestClient) -> 
     assert avatar.status_code == 404 and set(avatar.json()["error"]) == {"code", "message"}
     page = client.get("/no/such/page")
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+
+
+def test_the_api_docs_load_nothing_from_another_host(client: TestClient) -> None:
+    page = client.get("/_docs").text
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page)
+    assert {"/_docs/assets/swagger-ui-bundle.js", "/_docs/assets/swagger-ui.css"} <= set(assets)
+    assert "url: '/openapi.json'" in page
+    for asset in assets:
+        assert asset.startswith("/"), f"/_docs loads {asset} from another host"
+        answer = client.get(asset)
+        assert answer.status_code == 200 and answer.content, asset

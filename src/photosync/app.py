@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
+from fastapi_offline import FastAPIOffline
 
 from photosync import __version__
 from photosync.avatar import routes as avatar_routes
@@ -90,7 +91,11 @@ def app_for(services: Services) -> Root:
             ),
             Part(token, contains=("/oauth2/", "/.well-known/openid-configuration")),
             Part(avatar, prefixes=(avatar_routes.PREFIX,)),
-            Part(meta, paths=frozenset({"/healthz", "/openapi.json", "/_docs"})),
+            Part(
+                meta,
+                paths=frozenset({"/healthz", "/openapi.json", "/_docs"}),
+                prefixes=(f"{DOCS_ASSETS}/",),
+            ),
         ],
         fallback=portal,
         hsts_max_age=services.ctx.settings.hsts_max_age,
@@ -110,9 +115,21 @@ def _throttle(services: Services, render: ErrorRenderer) -> Throttle | None:
     )
 
 
+# Swagger UI's script and style, served from the files fastapi-offline ships in its wheel:
+# FastAPI's own /docs page loads them from a CDN, and is blank on a machine without internet.
+DOCS_ASSETS = "/_docs/assets"
+
+
 def _meta_app() -> FastAPI:
     """The health check and the API description of every sub-application."""
-    app = FastAPI(title="photosync", version=__version__, docs_url="/_docs", redoc_url=None)
+    app = FastAPIOffline(
+        title="photosync",
+        version=__version__,
+        docs_url="/_docs",
+        redoc_url=None,
+        static_url=DOCS_ASSETS,
+        favicon_url="/portal-static/favicon.svg",
+    )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:

@@ -88,9 +88,17 @@ def test_crop_preview_and_save_through_the_page(
 
     page.get_by_role("button", name="Upload and preview").click()
     page.wait_for_url("**/photo#preview")
-    sizes = [page.locator(f".preview-{n} img").evaluate("i => i.naturalWidth") for n in (1, 2, 3)]
-    assert sizes == [48, 96, 432]  # the master is the largest Graph size within the crop
-    assert psnr(shown_image(page, ".preview-3 img"), expected) > 26
+    # Each preview at its true size under its true caption: the 432 master is shown 432 px
+    # wide (it was once stretched to 648 under "432 × 432").
+    shown = page.locator(".preview-figure").evaluate_all(
+        """figures => figures.map(f => {
+            const img = f.querySelector("img");
+            return [img.naturalWidth, img.getBoundingClientRect().width,
+                    f.querySelector("figcaption").textContent];
+        })"""
+    )
+    assert shown == [[s, s, f"{s} × {s}"] for s in (48, 96, 432)]
+    assert psnr(shown_image(page, ".preview-master img"), expected) > 26
     assert mailbox_photo(server, person.upn) is None  # a preview is not the photo yet
     screenshot(page, artifacts, "photo-preview")
 
@@ -158,7 +166,7 @@ def test_a_photo_dragged_onto_the_page_is_the_one_uploaded(server: LiveServer, p
     assert page.eval_on_selector("#photo-file", "i => i.files[0].name") == "dragged.jpg"
     page.get_by_role("button", name="Upload and preview").click()
     page.wait_for_url("**/photo#preview")
-    assert psnr(shown_image(page, ".preview-3 img"), photo) > 26
+    assert psnr(shown_image(page, ".preview-master img"), photo) > 26
 
 
 def test_without_javascript_the_plain_form_keeps_the_middle_square(
@@ -226,7 +234,7 @@ def test_a_rotated_camera_photo_crops_what_the_person_saw(server: LiveServer, pa
     # What the crop area shows is the left (blue) half of what the person sees.
     page.get_by_role("button", name="Upload and preview").click()
     page.wait_for_url("**/photo#preview")
-    shown = shown_image(page, ".preview-3 img")
+    shown = shown_image(page, ".preview-master img")
     assert psnr(shown, seen.crop((0, 0, 600, 600))) > 26
     assert psnr(shown, seen.crop((600, 0, 1200, 600))) < 20
 

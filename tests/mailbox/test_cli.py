@@ -137,6 +137,8 @@ def test_errors_are_one_line(cli: Cli, picture: Path, tmp_path: Path) -> None:
     r = cli("photo", "set", UPN, str(big), ok=False)
     assert "4 MB" in r.output and r.output.count("\n") == 1
 
+    # Without a mailbox, the picture goes to SharePoint; a preview is refused in one line.
     cli("users", "add", "lee@example.org", "--name", "Lee", "--no-mailbox")
-    r = cli("photo", "set", "lee@example.org", str(picture), ok=False)
-    assert r.output == "Error: lee@example.org has no mailbox, so no mailbox photo\n"
+    r = cli("photo", "set", "lee@example.org", str(picture), "--preview", ok=False)
+    assert r.output.startswith("Error: lee@example.org has no mailbox: their picture goes")
+    assert r.output.count("\n") == 1

@@ -212,17 +212,46 @@ def test_save_without_a_preview_says_so(client: TestClient, signed_in: UserInfo)
     assert "no preview" in (alert(r.text) or "")
 
 
-def test_a_user_without_a_mailbox_is_told_why(client: TestClient, services: Services) -> None:
-    services.directory.add_user(
+def test_a_user_without_a_mailbox_uploads_to_sharepoint(
+    client: TestClient, services: Services
+) -> None:
+    kiosk = services.directory.add_user(
         "kiosk@example.org", "Kiosk", password="pw-kiosk-123", has_mailbox=False
     )
     sign_in(client, "kiosk@example.org", password="pw-kiosk-123")
     page = client.get("/photo")
     assert page.status_code == 200
-    assert "no mailbox" in page.text
+    assert "no mailbox" in page.text and "ask your administrator" not in page.text.lower()
+
+    r = upload(client, bands(700, 700, [BLUE]))
+    assert r.status_code == 200, r.text
+    assert "picture is uploaded to SharePoint" in r.text
+    status = services.sites.profile_status(kiosk.id)
+    assert status.has_picture and status.picture_source == "upload"
+    # The header shows the picture SharePoint shows, not initials.
+    home = client.get("/").text
+    header = re.search(r"<summary>.*?</summary>", home, re.S)
+    assert header and "userphoto.aspx?size=S&amp;accountname=kiosk@example.org&amp;t=" in header[0]
+    assert "avatar-initials" not in header[0]
+
     token = page_token(client, "/")
-    r = upload(client, bands(700, 700, [BLUE]), token=token)
-    assert r.status_code == 409
-    for action in ("/photo/save", "/photo/cancel", "/photo/remove"):
+    for action in ("/photo/save", "/photo/cancel"):
         r = client.post(action, data={"csrf_token": token})
-        assert r.status_code in (200, 409), action  # explained or a no-op, never a crash
+        assert r.status_code in (200, 303, 409), action  # explained or a no-op, never a crash
+    r = client.post("/photo/remove", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    assert not services.sites.profile_status(kiosk.id).has_picture
+
+
+def test_without_a_mailbox_and_with_editing_off_the_page_says_ask_an_admin(
+    client: TestClient, services: Services
+) -> None:
+    services.directory.add_user(
+        "kiosk@example.org", "Kiosk", password="pw-kiosk-123", has_mailbox=False
+    )
+    services.sync.set_picture_editable(False, actor="test")
+    sign_in(client, "kiosk@example.org", password="pw-kiosk-123")
+    page = client.get("/photo")
+    assert "Ask your administrator" in page.text and 'id="upload-form"' not in page.text
+    r = upload(client, bands(700, 700, [BLUE]), token=page_token(client, "/"))
+    assert r.status_code == 403

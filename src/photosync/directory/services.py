@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, or_, select, update
@@ -134,6 +134,25 @@ _USERS_BY_ID = _USER_COLUMNS.where(User.id.in_(bindparam("b_user_ids", expanding
 _BY_NAME = (func.lower(User.display_name), User.upn_key)
 _THUMBNAIL_LENGTHS = select(User.id, func.length(User.thumbnail_photo)).where(
     User.id.in_(bindparam("b_user_ids", expanding=True)), User.thumbnail_photo.is_not(None)
+)
+
+
+@dataclass(frozen=True)
+class ListingColumns:
+    """The users' columns a listing of people (``users_listing``) is built on; other roles
+    correlate their SQL with ``id``."""
+
+    id: ColumnElement[str]
+    has_mailbox: ColumnElement[bool]
+    name: ColumnElement[str]  # the display name, lower-cased: how people are sorted by name
+    upn: ColumnElement[str]  # the UPN, lower-cased
+
+
+LISTING = ListingColumns(
+    User.__table__.c.id,
+    User.__table__.c.has_mailbox,
+    func.lower(User.display_name),
+    User.__table__.c.upn_key,
 )
 
 
@@ -343,16 +362,36 @@ class DirectoryService:
     def users_page(
         self, search: str = "", *, offset: int = 0, limit: int = 50
     ) -> tuple[list[UserInfo], int]:
-        """One page of ``list_users(search)``, and how many users match in all: two queries,
-        however many users there are (the admin page's)."""
-        matching = _matching(search)
+        """One page of ``list_users(search)``, and how many users match in all."""
+        listed, total = self.users_listing(search, offset=offset, limit=limit)
+        return [user for user, _ in listed], total
+
+    def users_listing(
+        self,
+        search: str = "",
+        *,
+        where: Sequence[ColumnElement[bool]] = (),
+        order_by: Sequence[ColumnElement[Any]] = (),
+        columns: Sequence[ColumnElement[Any]] = (),
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[tuple[UserInfo, tuple[Any, ...]]], int]:
+        """A slice of the users matching ``search`` and ``where``, sorted by ``order_by`` then by
+        name, each with the values of ``columns``; and how many match in all. Two queries,
+        however many users there are (the admin page's).
+
+        ``where``, ``order_by`` and ``columns`` are SQL on ``LISTING``'s columns, to which other
+        roles correlate what they keep of each person (``MailboxService.current_etag_sql``, …):
+        a listing sorted by the last sync check still costs two queries, not one per user.
+        """
+        matching = (*_matching(search), *where)
+        query = select(*_USER_COLUMNS.selected_columns, *columns).where(*matching)
+        width = len(_USER_COLUMNS.selected_columns)
         with self.ctx.db.engine.connect() as conn:
-            rows = conn.execute(
-                _USER_COLUMNS.where(*matching).order_by(*_BY_NAME).offset(offset).limit(limit)
-            )
-            users = [UserInfo(*row) for row in rows]
+            rows = conn.execute(query.order_by(*order_by, *_BY_NAME).offset(offset).limit(limit))
+            listed = [(UserInfo(*row[:width]), tuple(row[width:])) for row in rows]
             total = conn.scalar(select(func.count()).select_from(User).where(*matching))
-        return users, int(total or 0)
+        return listed, int(total or 0)
 
     def iter_users(self, batch: int = 1000) -> Iterator[UserInfo]:
         """Every user, by id, read ``batch`` at a time (keyset paging): a bulk run over

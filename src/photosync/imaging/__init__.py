@@ -13,10 +13,12 @@ from photosync.imaging.pipeline import (
     square_master,
 )
 from photosync.imaging.placeholder import placeholder
+from photosync.imaging.quality import SHARP_SIDE, small_photo_warning
 from photosync.imaging.sniff import jpeg_size, sniff
 
 __all__ = [
     "GRAPH_SIZES",
+    "SHARP_SIDE",
     "THUMBNAIL_SIZE",
     "CropBox",
     "ImageRejected",
@@ -27,6 +29,7 @@ __all__ = [
     "placeholder",
     "process_upload",
     "render_square_sizes",
+    "small_photo_warning",
     "sniff",
     "square_master",
 ]

@@ -23,6 +23,8 @@ from photosync.mailbox.errors import (
 )
 from photosync.mailbox.interfaces import PhotoInfo
 from photosync.mailbox.services import MailboxService
+from photosync.sites.errors import SitesError
+from photosync.sites.services import SitesService
 
 ACTOR = "cli"
 
@@ -32,6 +34,9 @@ class Needs(Protocol):
 
     @property
     def mailbox(self) -> MailboxService: ...
+
+    @property
+    def sites(self) -> SitesService: ...
 
 
 Env: TypeAlias = CommandEnv[Needs]
@@ -54,8 +59,23 @@ def _explained(upn: str) -> Iterator[None]:
         raise fail(exc.sentence()) from exc
     except PhotoNotFound as exc:
         raise fail(f"{upn} has no photo") from exc
-    except ImageRejected as exc:
+    except (ImageRejected, SitesError) as exc:
         raise fail(exc.message) from exc
+
+
+# Users without a mailbox: their picture goes straight into sites, as SharePoint keeps one
+# uploaded with SetMyProfilePicture, and SharePoint has no preview of it.
+NO_PREVIEW = (
+    "{upn} has no mailbox: their picture goes straight into SharePoint, which keeps no preview "
+    "(run `photo set {upn} FILE` without --preview)"
+)
+
+
+def _warn(warning: str | None) -> None:
+    """A photo too small to look sharp is set, with a word on standard error (not stdout,
+    which scripts read)."""
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _crop(_ctx: click.Context, _param: click.Parameter, value: str | None) -> CropBox | None:
@@ -94,19 +114,40 @@ def photo() -> None:
 )
 @pass_env
 def photo_set(env: Env, upn: str, file: Path, preview: bool, crop: CropBox | None) -> None:
-    """Set UPN's photo from FILE (JPEG, PNG, GIF, BMP or WebP, at most 4 MB)."""
+    """Set UPN's photo from FILE (JPEG, PNG, GIF, BMP or WebP, at most 4 MB).
+
+    A user without a mailbox gets FILE as their SharePoint picture (as SharePoint keeps one
+    uploaded for them), with no preview. A photo smaller than 96 pixels square is set with a
+    warning on standard error."""
     limit = env.settings.max_upload_bytes
     if file.stat().st_size > limit:
         raise fail(
             f"{file} is {file.stat().st_size:,} bytes; photos may be at most "
             f"{limit / (1024 * 1024):g} MB ({limit:,} bytes)"
         )
+    services = env.services()
+    data = file.read_bytes()
     with _explained(upn):
-        info = env.services().mailbox.set_photo(
-            upn, file.read_bytes(), actor=ACTOR, preview=preview, crop=crop
-        )
+        try:
+            info = services.mailbox.set_photo(upn, data, actor=ACTOR, preview=preview, crop=crop)
+        except MailboxNotEnabled:
+            if preview or crop:
+                raise fail(
+                    NO_PREVIEW.format(upn=upn)
+                    if preview
+                    else (
+                        f"{upn} has no mailbox: SharePoint crops an uploaded picture to its middle "
+                        "square (run `photo set` without --crop)"
+                    )
+                ) from None
+            user = services.sites.resolve(upn)
+            uploaded = services.sites.upload_picture(user, data, actor=ACTOR)
+            click.echo(f"picture uploaded to SharePoint for {upn} (no mailbox)")
+            _warn(uploaded.warning)
+            return
     what = "preview stored (run `photo save` to use it)" if preview else "photo set"
     click.echo(f"{what} for {upn}: {_describe(info)}")
+    _warn(info.size_warning)
 
 
 @photo.command("save")
@@ -115,8 +156,12 @@ def photo_set(env: Env, upn: str, file: Path, preview: bool, crop: CropBox | Non
 def photo_save(env: Env, upn: str) -> None:
     """Make UPN's preview their photo."""
     with _explained(upn):
-        info = env.services().mailbox.save_preview(upn, actor=ACTOR)
+        try:
+            info = env.services().mailbox.save_preview(upn, actor=ACTOR)
+        except MailboxNotEnabled:
+            raise fail(NO_PREVIEW.format(upn=upn)) from None
     click.echo(f"preview saved as the photo of {upn}: {_describe(info)}")
+    _warn(info.size_warning)
 
 
 @photo.command("cancel")
@@ -126,8 +171,11 @@ def photo_cancel(env: Env, upn: str) -> None:
     """Drop UPN's preview; their photo stays as it is."""
     mailbox = env.services().mailbox
     with _explained(upn):
-        if mailbox.preview_photo(upn) is None:
+        try:
             mailbox.mailbox_user(upn)  # "no user x" / "no mailbox" before "no preview"
+        except MailboxNotEnabled:
+            raise fail(NO_PREVIEW.format(upn=upn)) from None
+        if mailbox.preview_photo(upn) is None:
             raise PreviewNotFound(upn)
         mailbox.cancel_preview(upn, actor=ACTOR)
     click.echo(f"preview cancelled for {upn}")
@@ -171,9 +219,17 @@ def photo_get(env: Env, upn: str, size: str | None, preview: bool, output: str) 
 @click.argument("upn")
 @pass_env
 def photo_rm(env: Env, upn: str) -> None:
-    """Remove UPN's photo (and the directory thumbnail that follows it)."""
+    """Remove UPN's photo (and the directory thumbnail that follows it); for a user without a
+    mailbox, the picture uploaded to SharePoint."""
+    services = env.services()
     with _explained(upn):
-        env.services().mailbox.delete_photo(upn, actor=ACTOR)
+        try:
+            services.mailbox.delete_photo(upn, actor=ACTOR)
+        except MailboxNotEnabled:
+            if not services.sites.remove_upload(services.sites.resolve(upn), actor=ACTOR):
+                raise fail(f"{upn} has no mailbox and no picture uploaded to SharePoint") from None
+            click.echo(f"picture uploaded to SharePoint removed for {upn} (no mailbox)")
+            return
     click.echo(f"photo removed for {upn}")
 
 

@@ -183,10 +183,21 @@ def _entity(info: PhotoInfo, size: int) -> dict[str, Any]:
     }
 
 
+def metadata_headers(info: PhotoInfo) -> dict[str, str]:
+    """Headers of a metadata answer: never cached, and a ``Warning`` (RFC 7234's header, code
+    199, "miscellaneous warning") when the photo is too small to look sharp. Graph has no
+    field for it, and a header leaves Graph's JSON as clients expect it."""
+    headers = {"Cache-Control": "no-cache"}
+    if info.size_warning:
+        text = info.size_warning.replace("×", "x").replace('"', "'")
+        headers["Warning"] = f'199 photosync "{text}"'
+    return headers
+
+
 def _metadata(request: Request, user: UserInfo, info: PhotoInfo, size: int, path: str) -> Response:
     context = f"{_base(request)}/v1.0/$metadata#users('{user.id}')/{path}/$entity"
     return JSONResponse(
-        {"@odata.context": context, **_entity(info, size)}, headers={"Cache-Control": "no-cache"}
+        {"@odata.context": context, **_entity(info, size)}, headers=metadata_headers(info)
     )
 
 
@@ -228,7 +239,7 @@ def _read_list(request: Request, *, memory_only: bool = False) -> Response:
             "@odata.context": f"{_base(request)}/v1.0/$metadata#users('{user.id}')/photos",
             "value": [_entity(stored.info, size) for size in stored.info.sizes],
         },
-        headers={"Cache-Control": "no-cache"},
+        headers=metadata_headers(stored.info),
     )
 
 

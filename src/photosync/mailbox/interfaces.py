@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from photosync.imaging import CropBox
+from photosync.imaging import CropBox, small_photo_warning
 
 
 class PhotoNotFound(LookupError):
@@ -25,6 +25,11 @@ class PhotoInfo:
     @property
     def master_size(self) -> int:
         return self.sizes[-1]
+
+    @property
+    def size_warning(self) -> str | None:
+        """Why this photo will look blurred (smaller than 96 px), or None."""
+        return small_photo_warning(self.master_size)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
+from sqlalchemy import ColumnElement, ScalarSelect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,7 @@ from photosync.mailbox.store import (
     StoredPhoto,
     add_version,
     copy_version,
+    current_etag_sql,
     load_current_infos,
     load_history,
     load_version,
@@ -147,6 +149,10 @@ class MailboxService:
         people); users without one are left out."""
         with self.ctx.db.engine.connect() as conn:
             return load_current_infos(conn, user_ids)
+
+    def current_etag_sql(self, user_id: ColumnElement[str]) -> ScalarSelect[str]:
+        """The current photo's etag as a SQL expression on a listing's user id column."""
+        return current_etag_sql(user_id)
 
     def photo_bytes(self, user_id: str, size: int | None = None) -> tuple[PhotoInfo, bytes]:
         return self._bytes(self.mailbox_user(user_id).id, size, preview=False)

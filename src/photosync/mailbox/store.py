@@ -13,7 +13,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, select
+from sqlalchemy import ColumnElement, Connection, ScalarSelect, Select, bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from photosync.mailbox.errors import SizeNotOffered
@@ -222,4 +222,16 @@ def copy_version(
             created_by=by,
         ),
         {r.size: (r.sha256, r.length) for r in old.renditions},
+    )
+
+
+def current_etag_sql(user_id: ColumnElement[str]) -> ScalarSelect[str]:
+    """The etag of the user's current photo (NULL without one), as a SQL expression on another
+    role's user id column: how a listing of people sorts and filters by the mailbox's state in
+    the same query (the admin page's, whatever the directory's size)."""
+    return (
+        select(PhotoVersion.etag)
+        .join(MailboxPhoto, MailboxPhoto.current_version_id == PhotoVersion.id)
+        .where(MailboxPhoto.user_id == user_id)
+        .scalar_subquery()
     )

@@ -37,7 +37,9 @@ def error_page(request: Request, status: int, message: str | None = None) -> Res
     if status < 500:
         try:
             viewer = optional_viewer(request)
-            header = header_avatar(viewer, current_photo(request, viewer)) if viewer else None
+            header = (
+                header_avatar(request, viewer, current_photo(request, viewer)) if viewer else None
+            )
         except Exception:
             viewer, header = None, None
     title = TITLES.get(status, "That didn't work" if status < 500 else TITLES[500])

@@ -14,9 +14,11 @@ from fastapi.responses import Response
 from photosync.directory.services import DirectoryService
 from photosync.mailbox.interfaces import PhotoInfo, PhotoNotFound
 from photosync.mailbox.services import MailboxService
-from photosync.portal.photos import Avatar, avatar, sites_photo_url
+from photosync.portal.photos import Avatar, avatar, sites_avatar, sites_photo_url
 from photosync.portal.rendering import render
 from photosync.portal.viewer import RequiredViewer, Viewer
+from photosync.sites.interfaces import ProfileStatus
+from photosync.sites.services import SitesService
 from photosync.web import service
 
 router = APIRouter(include_in_schema=False)
@@ -34,8 +36,27 @@ def current_photo(request: Request, viewer: Viewer) -> PhotoInfo | None:
         return None
 
 
-def header_avatar(viewer: Viewer, info: PhotoInfo | None) -> Avatar:
-    return avatar(viewer.user.id, viewer.user.display_name, info, 32, "me")
+def sites_status(request: Request, viewer: Viewer) -> ProfileStatus | None:
+    """What SharePoint shows for a viewer without a mailbox (their picture is kept there);
+    None for everyone else, whose picture is their mailbox photo."""
+    if viewer.user.has_mailbox:
+        return None
+    return service(request, SitesService).profile_status(viewer.user.id)
+
+
+def own_avatar(
+    viewer: Viewer, info: PhotoInfo | None, status: ProfileStatus | None, size: int
+) -> Avatar:
+    """The viewer's own picture at ``size``: their mailbox photo, or for someone without a
+    mailbox the picture SharePoint shows (``status``), as Office.com shows it."""
+    user = viewer.user
+    if status is not None:
+        return sites_avatar(user.id, user.upn, user.display_name, status, size)
+    return avatar(user.id, user.display_name, info, size, "me")
+
+
+def header_avatar(request: Request, viewer: Viewer, info: PhotoInfo | None) -> Avatar:
+    return own_avatar(viewer, info, sites_status(request, viewer), 32)
 
 
 def page(
@@ -50,9 +71,11 @@ def page(
 ) -> Response:
     """A signed-in page: the header shows the viewer's current mailbox photo.
 
-    Pass ``photo`` (even None) when the caller already read it, to save a query.
+    Pass ``photo`` and ``sites`` (``sites_status``; even None) when the caller already read
+    them, to save a query.
     """
     info = context.pop("photo") if "photo" in context else current_photo(request, viewer)
+    sites = context.pop("sites") if "sites" in context else sites_status(request, viewer)
     return render(
         request,
         template,
@@ -60,7 +83,7 @@ def page(
         status=status,
         title=title,
         active=active,
-        header_photo=header_avatar(viewer, info),
+        header_photo=own_avatar(viewer, info, sites, 32),
         photo=info,
         **context,
     )
@@ -69,6 +92,7 @@ def page(
 @router.get("/")
 def home(request: Request, viewer: RequiredViewer) -> Response:
     info = current_photo(request, viewer)
+    sites = sites_status(request, viewer)
     return page(
         request,
         viewer,
@@ -76,8 +100,9 @@ def home(request: Request, viewer: RequiredViewer) -> Response:
         title="Home",
         active="home",
         photo=info,
-        big=avatar(viewer.user.id, viewer.user.display_name, info, 96, "me"),
-        tile=avatar(viewer.user.id, viewer.user.display_name, info, 40, "me"),
+        sites=sites,
+        big=own_avatar(viewer, info, sites, 96),
+        tile=own_avatar(viewer, info, sites, 40),
     )
 
 

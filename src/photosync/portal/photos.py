@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from photosync.mailbox.interfaces import PhotoInfo
+from photosync.sites.interfaces import ProfileStatus
 
 
 def best_size(info: PhotoInfo, want: int) -> int:
@@ -55,3 +56,18 @@ def avatar(user_id: str, name: str, info: PhotoInfo | None, size: int, owner: st
 def sites_photo_url(upn: str, size: str) -> str:
     """``userphoto.aspx`` as SharePoint pages use it; the user's own ``L`` prompts the sync."""
     return f"/_layouts/15/userphoto.aspx?size={size}&accountname={quote(upn, safe='@')}"
+
+
+def sites_avatar(user_id: str, upn: str, name: str, status: ProfileStatus, size: int) -> Avatar:
+    """A person without a mailbox as SharePoint shows them: the picture uploaded to sites (the
+    S, M or L file that covers ``size``, and the next for sharp screens), or their initials
+    when sites shows the placeholder. ``?t=`` is the picture's timestamp: a new upload is a
+    new URL, so no cache keeps the old one."""
+    if not status.has_picture:
+        return Avatar(user_id, name, None, None, size)
+
+    def url(pixels: int) -> str:
+        code = "S" if pixels <= 48 else "M" if pixels <= 72 else "L"
+        return f"{sites_photo_url(upn, code)}&t={quote(status.picture_timestamp or '')}"
+
+    return Avatar(user_id, name, url(size), url(size * 2), size)

@@ -50,6 +50,15 @@ def upn_from_account_name(account_name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Uploaded:
+    """A picture uploaded straight into sites: its SPS-PictureTimestamp, and a warning when
+    it is smaller than the sizes SharePoint shows it at."""
+
+    timestamp: str
+    warning: str | None
+
+
+@dataclass(frozen=True)
 class ProfileStatus:
     """What sites shows for a user (admin page, diagnostic). What the last sync check did is
     kept by sync, not here (``SyncService.status``)."""

@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
+from sqlalchemy import ColumnElement, ScalarSelect
+
 from photosync import audit, imaging
 from photosync.blobs import sha256_hex
 from photosync.context import Context
@@ -44,6 +46,7 @@ from photosync.sites.interfaces import (
     OwnLargeHook,
     ProfileStatus,
     SizeCode,
+    Uploaded,
     size_code,
     thumbnail_path,
     upn_from_account_name,
@@ -208,22 +211,43 @@ class SitesService:
         """
         if principal.user is None:
             raise Forbidden("SetMyProfilePicture sets the caller's own picture; apps have none.")
-        user = self.check_write(principal, None)
+        user = self.check_upload(principal, None)
+        return self.upload_picture(user, data, actor=principal.actor).timestamp
+
+    def check_upload(self, principal: Principal, account_name: str | None) -> UserInfo:
+        """Whose picture ``principal`` may upload straight into sites (None = their own): their
+        own while the tenant lets people edit their picture, anyone's for an admin."""
+        user = self.check_write(principal, account_name)
         if not principal.is_admin and not self.picture_editable():
             raise Forbidden("Your organisation does not allow users to change their picture.")
+        return user
+
+    def upload_picture(self, user: UserInfo, data: bytes, *, actor: str) -> Uploaded:
+        """A picture uploaded straight into sites, as SharePoint keeps one for a user without a
+        mailbox (``user`` resolved and authorised by the caller: ``check_upload``, or the CLI)."""
         if len(data) > UPLOAD_MAX_BYTES:
             raise PictureRejected(
                 f"The picture is {len(data):,} bytes; at most {UPLOAD_MAX_BYTES:,} are allowed.",
                 413,
             )
-        files = self.render_upload(data)
+        files, side = self.render_upload(data)
         staged = self.stage_picture(files)
-        return self.show_picture(
-            user, staged, source="upload", source_etag=None, actor=principal.actor
-        )
+        timestamp = self.show_picture(user, staged, source="upload", source_etag=None, actor=actor)
+        # SharePoint shows the Large size whatever was uploaded: say so when it is enlarged.
+        return Uploaded(timestamp, imaging.small_photo_warning(side, self.thumbnail_sizes()["L"]))
 
-    def render_upload(self, data: bytes) -> dict[SizeCode, bytes]:
-        """S/M/L thumbnails of an uploaded BMP, JPEG or PNG (centre square)."""
+    def remove_upload(self, user: UserInfo, *, actor: str) -> bool:
+        """Back to the placeholder if sites shows an uploaded picture; False if it did not (a
+        picture copied from a mailbox goes with the mailbox photo, not here)."""
+        source, _, _ = self.picture_state(user.id)
+        if source != "upload":
+            return False
+        self.clear_picture(user.id, actor=actor, reason="upload removed")
+        return True
+
+    def render_upload(self, data: bytes) -> tuple[dict[SizeCode, bytes], int]:
+        """S/M/L thumbnails of an uploaded BMP, JPEG or PNG (centre square), and the side of
+        that square in the upload's pixels."""
         sizes = self.thumbnail_sizes()
         limits = imaging.Limits(
             max_bytes=UPLOAD_MAX_BYTES,
@@ -237,12 +261,13 @@ class SitesService:
             missing = [size for size in sizes.values() if size not in rendered]
             if missing:
                 # A picture smaller than Large: SharePoint still shows an L one, so upscale it
-                # from the whole square (not from the largest size that fitted).
+                # from the whole square (not from the largest size that fitted); the caller
+                # warns (``upload_picture``).
                 whole = imaging.process_upload(data, limits=limits, sizes=(photo.side,))
                 rendered.update(imaging.render_square_sizes(whole.renditions[photo.side], missing))
         except imaging.ImageRejected as exc:
             raise PictureRejected(exc.message, exc.status) from exc
-        return {code: rendered[sizes[code]] for code in SIZE_CODES}
+        return {code: rendered[sizes[code]] for code in SIZE_CODES}, photo.side
 
     def stage_picture(self, files: Mapping[SizeCode, bytes]) -> Staged:
         return self.library.stage(files)
@@ -494,6 +519,12 @@ class SitesService:
             found = store.profiles(conn, [user.id for user in users])
             editable = store.picture_editable(conn)
         return {user.id: _status(user, found.get(user.id), editable) for user in users}
+
+    def shown_sql(
+        self, user_id: ColumnElement[str]
+    ) -> tuple[ColumnElement[bool], ScalarSelect[str | None]]:
+        """(shows the placeholder, the mailbox etag shown) as SQL on a listing's user id column."""
+        return store.shown_sql(user_id)
 
     # --- tenant settings -------------------------------------------------------------------
 

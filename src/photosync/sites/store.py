@@ -21,7 +21,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    ScalarSelect,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -276,3 +286,14 @@ def replace_library_files(
     conn.execute(_DELETE_FILES, {"b_user_id": user_id})
     if files:
         conn.execute(_INSERT_FILE, list(files))
+
+
+def shown_sql(user_id: ColumnElement[str]) -> tuple[ColumnElement[bool], ScalarSelect[str | None]]:
+    """(whether sites shows the placeholder, the mailbox etag its picture came from) as SQL
+    expressions on another role's user id column (see ``mailbox.store.current_etag_sql``).
+    A user without a profile row shows the placeholder, as ``profiles`` lazily says."""
+    placeholder = (
+        select(Profile.placeholder_state).where(Profile.user_id == user_id).scalar_subquery()
+    )
+    source_etag = select(Profile.source_etag).where(Profile.user_id == user_id).scalar_subquery()
+    return func.coalesce(placeholder, PLACEHOLDER_SHOWN) == PLACEHOLDER_SHOWN, source_etag

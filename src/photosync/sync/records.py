@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -251,3 +252,14 @@ class DatabaseLedger:
 
     def recent(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
         return recent_checks(self.db, user_id, limit, self.route)
+
+
+def latest_check_sql(
+    user_id: ColumnElement[str],
+) -> tuple[ScalarSelect[datetime | None], ScalarSelect[str | None]]:
+    """(when the user's latest check was, its result) as SQL expressions on another role's user
+    id column (NULL for someone never checked): a listing of people sorts by them in one query."""
+    return (
+        select(SyncState.last_check_at).where(SyncState.user_id == user_id).scalar_subquery(),
+        select(SyncState.last_result).where(SyncState.user_id == user_id).scalar_subquery(),
+    )

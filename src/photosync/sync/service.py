@@ -24,6 +24,8 @@ from concurrent.futures import (
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, ScalarSelect
+
 from photosync import audit, imaging
 from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
@@ -52,7 +54,7 @@ from photosync.sync.interfaces import (
 )
 from photosync.sync.marks import MarkedTarget
 from photosync.sync.policy import Decision, History, Timing, decide
-from photosync.sync.records import DatabaseLedger
+from photosync.sync.records import DatabaseLedger, latest_check_sql
 from photosync.sync.sources import MailboxPhotoSource
 from photosync.sync.targets import SitesProfileTarget
 from photosync.ttlcache import NotInMemory
@@ -447,6 +449,12 @@ class SyncService:
         """Each user's latest check, in one query (the admin page's); never-checked users are
         left out."""
         return self.ledger.histories(user_ids)
+
+    def latest_check_sql(
+        self, user_id: ColumnElement[str]
+    ) -> tuple[ScalarSelect[datetime | None], ScalarSelect[str | None]]:
+        """(when, result) of the latest check as SQL on a listing's user id column."""
+        return latest_check_sql(user_id)
 
     # --- the tenant setting (kept by sites; here for the CLI and the portal's admin page) --
 
