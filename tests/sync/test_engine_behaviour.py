@@ -122,11 +122,8 @@ class PhotosyncWorld:
         self.services.mailbox.delete_photo(user.id, actor="t")
 
     def upload(self, user: UserInfo, seed: int) -> None:
-        sites = self.services.sites
-        files = sites.render_upload(jpeg(800, 700, seed=seed))
-        sites.show_picture(
-            user, sites.stage_picture(files), source="upload", source_etag=None, actor="t"
-        )
+        # The one way a picture goes straight into sites (SetMyProfilePicture, the portal).
+        self.services.sites.upload_picture(user, jpeg(800, 700, seed=seed), actor="t")
 
     def forbid_editing(self) -> None:
         self.services.sites.set_picture_editable(False, actor="t")
