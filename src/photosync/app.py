@@ -15,7 +15,7 @@ from photosync.mailbox import graph as mailbox_graph
 from photosync.mailbox.services import MailboxService
 from photosync.portal import routes as portal_routes
 from photosync.services import Services, build_services
-from photosync.settings import Settings
+from photosync.settings import Settings, load_settings
 from photosync.sites import routes as sites_routes
 from photosync.sites.services import SitesService
 from photosync.sync.service import SyncService
@@ -29,6 +29,23 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         ctx = Context.from_settings(settings or Settings())
     ctx.db.upgrade()
     return app_for(build_services(ctx))
+
+
+# What uvicorn imports in each process of ``photosync serve --workers N``.
+WORKER_APP = "photosync.app:worker_app"
+
+
+def worker_app() -> Root:
+    """The app of one ``serve --workers`` process, from the settings in the environment.
+
+    ``serve`` has applied the migrations and put its data folder in the environment before
+    starting the processes; each builds its own services (connections, caches, task pool).
+    """
+    services = build_services(Context.from_settings(load_settings()))
+    app = app_for(services)
+    # The checks this process set off (automatic policy) finish before it exits.
+    app.on_shutdown(lambda: services.tasks.close(cancel_pending=True))
+    return app
 
 
 def app_for(services: Services) -> Root:

@@ -6,6 +6,7 @@ use) and hands them to the role commands through click's context object (see ``c
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from datetime import UTC, datetime
@@ -83,6 +84,19 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
     ctx.call_on_close(env.close)
 
 
+def _proxy_addresses(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    for item in value.split(","):
+        if item.strip() == "*":
+            continue
+        try:
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            raise click.BadParameter(
+                f"{item.strip()!r} is not an address or CIDR (e.g. 10.0.0.0/8), nor *"
+            ) from None
+    return value
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -105,6 +119,21 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The PEM private key of --certfile.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (each with its own connections and caches).",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1",
+    show_default=True,
+    callback=_proxy_addresses,
+    help="Proxies (addresses or CIDRs, comma-separated; * for any) whose X-Forwarded-For and "
+    "X-Forwarded-Proto are believed: the client address then comes from the header.",
+)
 @click.pass_obj
 def serve(
     env: Env,
@@ -114,11 +143,13 @@ def serve(
     demo: bool,
     certfile: Path | None,
     keyfile: Path | None,
+    workers: int,
+    forwarded_allow_ips: str,
 ) -> None:
     """Run the whole system (directory, mailbox, sites, portal) on one port."""
     import uvicorn
 
-    from photosync.app import app_for
+    from photosync.app import WORKER_APP, app_for
 
     if (certfile is None) != (keyfile is None):
         raise click.UsageError("--certfile and --keyfile go together: give both for HTTPS")
@@ -144,13 +175,20 @@ def serve(
     if collector is not None:
         click.echo(f"  old photo versions collected on schedule '{settings.gc_schedule}' (UTC)")
         collector.start()
+    if workers > 1:
+        # Each process builds the app from the environment: the same data folder as this one.
+        os.environ["PHOTOSYNC_DATA_DIR"] = str(settings.data_dir.resolve())
+        click.echo(f"  {workers} server processes")
     try:
         uvicorn.run(
-            app_for(services),
+            app_for(services) if workers == 1 else WORKER_APP,
+            factory=workers > 1,
+            workers=workers,
             host=host,
             port=port,
             log_level=os.environ.get("PHOTOSYNC_LOG_LEVEL", "info"),
             proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
             server_header=False,
             # uvicorn loads them with ssl.SSLContext.load_cert_chain: a bad file fails at start.
             ssl_certfile=certfile,

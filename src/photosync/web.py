@@ -246,6 +246,11 @@ class Root:
         # answer gets the headers of the edge: set here, once, around whichever sub-application
         # answers.
         self._dispatch = Edge(RecordOrigin(self._route), hsts_max_age=hsts_max_age)
+        self._stopping: list[Callable[[], None]] = []
+
+    def on_shutdown(self, stop: Callable[[], None]) -> None:
+        """Call ``stop`` when the server stops (ASGI lifespan shutdown)."""
+        self._stopping.append(stop)
 
     @property
     def apps(self) -> tuple[FastAPI, ...]:
@@ -260,23 +265,24 @@ class Root:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await self._lifespan(receive, send)
             return
         await self._dispatch(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app_for_path(scope.get("path", ""))(scope, receive, send)
 
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    # The sub-applications have nothing to start or stop: services are built before the app.
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        # The sub-applications have nothing to start: services are built before the app.
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for stop in self._stopping:
+                    await run_in_threadpool(stop)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 def merged_openapi(
