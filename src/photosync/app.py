@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
 
-from photosync import __version__
+from photosync import __version__, metrics
 from photosync.context import Context
 from photosync.directory import routes as directory_routes
 from photosync.directory.services import DirectoryService
@@ -20,7 +21,7 @@ from photosync.sites import routes as sites_routes
 from photosync.sites.services import SitesService
 from photosync.sync.service import SyncService
 from photosync.sync.tasks import SyncTasks
-from photosync.web import Part, Root, merged_openapi, provide
+from photosync.web import Part, Root, merged_openapi, provide, service
 
 
 def create_app(settings: Settings | None = None, *, ctx: Context | None = None) -> Root:
@@ -83,10 +84,11 @@ def app_for(services: Services) -> Root:
             Part(graph, prefixes=("/v1.0/",)),
             Part(sharepoint, prefixes=("/_api/", "/_layouts/", "/User Photos/")),
             Part(token, contains=("/oauth2/",)),
-            Part(meta, paths=frozenset({"/healthz", "/openapi.json", "/_docs"})),
+            Part(meta, paths=frozenset({"/healthz", "/metrics", "/openapi.json", "/_docs"})),
         ],
         fallback=portal,
         hsts_max_age=services.ctx.settings.hsts_max_age,
+        metrics=metrics.RequestMetrics(),
     )
 
 
@@ -98,4 +100,34 @@ def _meta_app() -> FastAPI:
     def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus(request: Request) -> Response:
+        settings = service(request, Settings)
+        if not metrics.may_scrape(
+            token=settings.metrics_token,
+            allowed=metrics.parse_networks(settings.metrics_allow),
+            authorization=request.headers.get("authorization"),
+            address=request.client.host if request.client else None,
+        ):
+            return PlainTextResponse(
+                "Metrics need PHOTOSYNC_METRICS_TOKEN as a bearer token from this address.",
+                status_code=403,
+            )
+        return Response(metrics.render(_deployment_state(request)), media_type=metrics.CONTENT_TYPE)
+
     return app
+
+
+def _deployment_state(request: Request) -> metrics.DeploymentState:
+    """What /metrics reads from the shared state: sync's ledger and runs, the task queue."""
+    sync = service(request, SyncService)
+    now = service(request, Context).clock()
+    return metrics.DeploymentState(
+        checks_last_hour=sync.results_since(now - timedelta(hours=1)),
+        queue_depth=service(request, SyncTasks).queue_depth(),
+        running_bulk=[
+            metrics.BulkProgress(run.run_id, run.total, run.done, run.failed)
+            for run in sync.runs.recent(limit=10)
+            if not run.finished
+        ],
+    )

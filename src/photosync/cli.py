@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
+import logging.config
 import os
+import shutil
+import tempfile
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -21,8 +25,10 @@ from photosync.cli_support import BadSettings, CommandEnv, columns, fail, pass_e
 from photosync.context import Context
 from photosync.directory.cli import Needs as DirectoryNeeds
 from photosync.directory.cli import apps, users
+from photosync.logs import logging_config
 from photosync.mailbox.cli import Needs as MailboxNeeds
 from photosync.mailbox.cli import photo
+from photosync.metrics import MULTIPROCESS_DIR_ENV
 from photosync.services import Services, build_services
 from photosync.settings import Settings, SettingsError, load_settings
 from photosync.sync.cli import Needs as SyncNeeds
@@ -155,30 +161,39 @@ def serve(
         raise click.UsageError("--certfile and --keyfile go together: give both for HTTPS")
     if data_dir is not None:
         env.data_dir = data_dir
+    settings = env.settings
+    level = os.environ.get("PHOTOSYNC_LOG_LEVEL", "info").lower()
+    log_config = logging_config(settings.log_format, level)
+    logging.config.dictConfig(log_config)
+    logging.captureWarnings(True)  # a warning is a log line too (JSON with the rest)
+    say = click.echo if settings.log_format == "text" else logging.getLogger("photosync").info
+    if workers > 1:
+        # Each process builds the app from the environment: the same data folder as this one,
+        # and one folder where every process of this serve keeps its metrics (read by the
+        # process answering /metrics). Set before anything counts (see photosync.metrics).
+        os.environ["PHOTOSYNC_DATA_DIR"] = str(settings.data_dir.resolve())
+        os.environ[MULTIPROCESS_DIR_ENV] = tempfile.mkdtemp(prefix="photosync-metrics-")
     services = env.services()  # applies migrations
     if demo:
         from photosync.demo import create_demo
 
         for line in create_demo(services):
-            click.echo(line)
+            say(line)
     base = f"{'https' if certfile else 'http'}://{host}:{port}"
-    settings = env.settings
-    click.echo(f"photosync {__version__} on {base}  (data: {settings.data_dir.resolve()})")
-    click.echo(f"  portal {base}/   Graph {base}/v1.0   SharePoint {base}/_api")
-    click.echo(f"  sync policy {settings.sync_policy}; tasks run {services.tasks.describe()}")
+    say(f"photosync {__version__} on {base}  (data: {settings.data_dir.resolve()})")
+    say(f"  portal {base}/   Graph {base}/v1.0   SharePoint {base}/_api")
+    say(f"  sync policy {settings.sync_policy}; tasks run {services.tasks.describe()}")
     # Without a broker the schedule runs here; with one, Celery beat in a worker runs it.
     scheduler = services.tasks.schedule(services.ctx.clock)
     if scheduler is not None:
-        click.echo(f"  check of everyone on schedule '{settings.sync_schedule}' (UTC)")
+        say(f"  check of everyone on schedule '{settings.sync_schedule}' (UTC)")
         scheduler.start()
     collector = services.tasks.garbage_schedule(services.ctx.clock)
     if collector is not None:
-        click.echo(f"  old photo versions collected on schedule '{settings.gc_schedule}' (UTC)")
+        say(f"  old photo versions collected on schedule '{settings.gc_schedule}' (UTC)")
         collector.start()
     if workers > 1:
-        # Each process builds the app from the environment: the same data folder as this one.
-        os.environ["PHOTOSYNC_DATA_DIR"] = str(settings.data_dir.resolve())
-        click.echo(f"  {workers} server processes")
+        say(f"  {workers} server processes")
     try:
         uvicorn.run(
             app_for(services) if workers == 1 else WORKER_APP,
@@ -186,7 +201,8 @@ def serve(
             workers=workers,
             host=host,
             port=port,
-            log_level=os.environ.get("PHOTOSYNC_LOG_LEVEL", "info"),
+            log_config=log_config,
+            log_level=level,
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,
             server_header=False,
@@ -199,6 +215,8 @@ def serve(
             if running is not None:
                 running.stop()
         services.tasks.close(cancel_pending=True)
+        if workers > 1:
+            shutil.rmtree(os.environ[MULTIPROCESS_DIR_ENV], ignore_errors=True)
 
 
 @main.command()

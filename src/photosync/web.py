@@ -23,8 +23,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from photosync.audit_http import RecordOrigin
+from photosync.audit import current_request_id
 from photosync.edge import Edge
+from photosync.metrics import RequestMetrics
 from photosync.ttlcache import NotInMemory
 
 P = ParamSpec("P")
@@ -57,7 +58,8 @@ INTERNAL_ERROR = "An internal server error occurred."
 
 def graph_error(request: Request, exc: ApiError) -> Response:
     """Microsoft Graph's ``{"error": {"code", "message", "innerError"}}``."""
-    request_id = request.headers.get("request-id") or str(uuid.uuid4())
+    # The edge's id of this request (also in the answer's request-id header and the logs).
+    request_id = current_request_id() or str(uuid.uuid4())
     body = {
         "error": {
             "code": exc.code,
@@ -239,13 +241,20 @@ class Root:
     neither and adds no middleware stack of its own on the way to the hot image routes.
     """
 
-    def __init__(self, parts: Sequence[Part], fallback: FastAPI, *, hsts_max_age: int = 0) -> None:
+    def __init__(
+        self,
+        parts: Sequence[Part],
+        fallback: FastAPI,
+        *,
+        hsts_max_age: int = 0,
+        metrics: RequestMetrics | None = None,
+    ) -> None:
         self.parts = tuple(parts)
         self.fallback = fallback
-        # Every change a request makes is audited with its address and user agent, and every
-        # answer gets the headers of the edge: set here, once, around whichever sub-application
-        # answers.
-        self._dispatch = Edge(RecordOrigin(self._route), hsts_max_age=hsts_max_age)
+        # Every request gets an id, its changes are audited with its address, user agent and
+        # id, its answer gets the edge's headers, and it is counted: here, once, around
+        # whichever sub-application answers.
+        self._dispatch = Edge(self._route, hsts_max_age=hsts_max_age, metrics=metrics)
         self._stopping: list[Callable[[], None]] = []
 
     def on_shutdown(self, stop: Callable[[], None]) -> None:

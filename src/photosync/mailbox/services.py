@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from photosync import audit, imaging
+from photosync import audit, imaging, metrics
 from photosync.blobs import BlobLRU, BlobNotFound, sha256_hex
 from photosync.context import Context
 from photosync.directory.access import Principal, may_read_photo, may_write_photo
@@ -272,7 +272,9 @@ class MailboxService:
                 )
             return info
 
-        return self._transaction(write)
+        stored = self._transaction(write)
+        metrics.photo_uploaded()
+        return stored
 
     def save_preview(self, user_id: str, *, actor: str) -> PhotoInfo:
         """Set-UserPhoto -Save: the pending preview becomes the user's photo."""

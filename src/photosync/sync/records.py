@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -216,3 +217,17 @@ class DatabaseLedger:
 
     def recent(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
         return recent_checks(self.db, user_id, limit)
+
+    def results_since(self, moment: datetime) -> dict[str, int]:
+        """How many checks of everyone started at or after ``moment``, by result (one query on
+        the ``started_at`` index: ``/metrics`` asks on every scrape)."""
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(_RESULTS_SINCE, {"since": moment})
+            return {result: int(count) for result, count in rows}
+
+
+_RESULTS_SINCE = (
+    select(SyncCheck.result, func.count())
+    .where(SyncCheck.started_at >= bindparam("since"))
+    .group_by(SyncCheck.result)
+)
