@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from photosync.audit import current_request_id
 from photosync.edge import Edge
@@ -161,6 +162,18 @@ def is_not_modified(if_none_match: str | None, etag: str) -> bool:
     if if_none_match.strip() == "*":
         return True
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
+class PlainRoute(Route):
+    """A plain Starlette route (no FastAPI per-request work: the hot image reads) that, like
+    FastAPI's routes, names itself in ``scope["route"]``: the edge counts requests by its
+    template (``/v1.0/users/{user}/photo/$value``), never by the raw path."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            child["route"] = self
+        return match, child
 
 
 # --- services, typed -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import PASSWORD, LiveServer, bearer, eventually, start_server, stop_server
 from tests.mailbox.conftest import jpeg
@@ -74,6 +75,18 @@ def test_two_processes_answer_the_same_port(server: LiveServer) -> None:
                 assert r.status_code == 200
                 etags.add(r.headers["etag"])
         assert len(etags) == 1
+        # Every process counts into the serve's metrics folder; /metrics adds them up.
+        r = http.get("/metrics")
+    assert r.status_code == 200
+    counted = sum(
+        sample.value
+        for family in text_string_to_metric_families(r.text)
+        for sample in family.samples
+        if sample.name == "photosync_http_requests_total"
+        and sample.labels["route"] == "/v1.0/me/photos/{size}/$value"
+        and sample.labels["status"] == "200"
+    )
+    assert counted >= 8
 
 
 def _audited_addresses(server: LiveServer) -> dict[str, str]:
