@@ -156,6 +156,7 @@ def serve(
     import uvicorn
 
     from photosync.app import WORKER_APP, app_for
+    from photosync.serving import NoDelayH11Protocol
 
     if (certfile is None) != (keyfile is None):
         raise click.UsageError("--certfile and --keyfile go together: give both for HTTPS")
@@ -206,6 +207,7 @@ def serve(
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,
             server_header=False,
+            http=NoDelayH11Protocol,
             # uvicorn loads them with ssl.SSLContext.load_cert_chain: a bad file fails at start.
             ssl_certfile=certfile,
             ssl_keyfile=keyfile,
