@@ -48,8 +48,8 @@ def new_request_id() -> str:
 
 
 class Edge:
-    """Per request: a request id (the client's if sane, else a new GUID-shaped one) in the ``request-id``
-    answer header and in the audit ``origin`` (with the client address and user agent);
+    """Per request: a request id (the client's if sane, else a new GUID-shaped one) in the
+    ``request-id`` answer header and in the audit ``origin`` (with address and user agent);
     Strict-Transport-Security over HTTPS; and the request's count and latency by route template.
 
     uvicorn reports ``scheme == "https"`` when it terminates TLS itself (``--certfile``) and when
