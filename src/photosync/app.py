@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from photosync import __version__, metrics
+from photosync.avatar import routes as avatar_routes
+from photosync.avatar.service import AvatarService
 from photosync.context import Context
 from photosync.directory import routes as directory_routes
 from photosync.directory.services import DirectoryService
@@ -59,20 +61,26 @@ def app_for(services: Services) -> Root:
         SitesService: services.sites,
         SyncService: services.sync,
         SyncTasks: services.tasks,
+        AvatarService: services.avatar,
     }
     graph = mailbox_graph.create_app()
     sharepoint = sites_routes.create_app()
     token = directory_routes.create_app()
     portal = portal_routes.create_app()
+    avatar = avatar_routes.create_app()
     meta = _meta_app()
-    for app in (graph, sharepoint, token, portal, meta):
+    for app in (graph, sharepoint, token, portal, avatar, meta):
         provide(app, registry)
 
     schema: dict[str, Any] = {}
 
     def openapi() -> dict[str, Any]:
         if not schema:
-            extra = {**mailbox_graph.OPENAPI_PATHS, **sites_routes.OPENAPI_PATHS}
+            extra = {
+                **mailbox_graph.OPENAPI_PATHS,
+                **sites_routes.OPENAPI_PATHS,
+                **avatar_routes.OPENAPI_PATHS,
+            }
             schema.update(
                 merged_openapi("photosync", __version__, (graph, sharepoint, token), extra)
             )
@@ -84,6 +92,7 @@ def app_for(services: Services) -> Root:
             Part(graph, prefixes=("/v1.0/",)),
             Part(sharepoint, prefixes=("/_api/", "/_layouts/", "/User Photos/")),
             Part(token, contains=("/oauth2/",)),
+            Part(avatar, prefixes=(avatar_routes.PREFIX,)),
             Part(meta, paths=frozenset({"/healthz", "/metrics", "/openapi.json", "/_docs"})),
         ],
         fallback=portal,

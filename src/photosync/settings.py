@@ -21,6 +21,8 @@ ENV_PREFIX = "PHOTOSYNC_"
 # "automatic" also checks on every photo.changed event.
 SyncPolicy = Literal["on-user-action", "manual", "automatic"]
 SYNC_POLICIES: tuple[str, ...] = get_args(SyncPolicy)
+# Who may fetch /avatar/{hash} (photosync.avatar): anyone, signed-in callers, or nobody.
+AvatarAccess = Literal["public", "signed-in", "off"]
 # The Celery brokers photosync is tested with (Redis, RabbitMQ).
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
 
@@ -100,6 +102,29 @@ class Settings(BaseSettings):
     # Photo versions kept per user (the current photo and a pending preview among them, always);
     # ``photosync gc`` deletes older ones, and the blobs no version uses any more.
     photo_history_keep: int = Field(default=10, ge=0)
+
+    # --- avatar URL (/avatar/{hash}, the Libravatar/Gravatar protocol; photosync.avatar) ---
+    # "signed-in": a portal cookie or a bearer token; "public": anyone; "off": 404 for all.
+    avatar_access: AvatarAccess = "signed-in"
+    # URL prefixes a ``d=URL`` default may redirect to, separated by commas or spaces (e.g.
+    # "https://intranet.example.org/avatars/"); any other URL gets the fallback image instead.
+    avatar_default_urls: str = ""
+    # Seconds a client may reuse an avatar without asking (the photo can change); a URL with
+    # ``?v=`` naming the photo's current version is immutable instead.
+    avatar_max_age: int = Field(default=300, ge=0)
+
+    @field_validator("avatar_default_urls")
+    @classmethod
+    def _valid_default_urls(cls, value: str) -> str:
+        for prefix in value.replace(",", " ").split():
+            scheme, _, rest = prefix.partition("://")
+            if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+                raise ValueError(f"expected URL prefixes such as https://host/path/, not {prefix}")
+        return value
+
+    @property
+    def avatar_default_url_prefixes(self) -> tuple[str, ...]:
+        return tuple(self.avatar_default_urls.replace(",", " ").split())
 
     @property
     def sqlalchemy_url(self) -> str:

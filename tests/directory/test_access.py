@@ -14,7 +14,9 @@ from photosync.directory.access import (
     Principal,
     may_administer,
     may_change_profile,
+    may_fetch_avatars,
     may_read_photo,
+    may_see_names_in_avatars,
     may_see_profiles,
     may_write_photo,
 )
@@ -149,3 +151,28 @@ def test_global_rules(principal: Principal, sees: bool, administers: bool) -> No
 def test_a_principal_knows_its_own_names(written: str, is_self: bool) -> None:
     assert SIGNED_IN.names_self(written) is is_self
     assert not app("User.Read.All").names_self(written)
+
+
+# (caller, PHOTOSYNC_AVATAR_ACCESS, may fetch avatars?, may be shown names in them?)
+AVATAR_CASES: list[tuple[str, Principal | None, str, bool, bool]] = [
+    ("anonymous, public", None, "public", True, False),
+    ("anonymous, signed-in", None, "signed-in", False, False),
+    ("anonymous, off", None, "off", False, False),
+    ("signed in, public", SIGNED_IN, "public", True, True),
+    ("signed in, signed-in", SIGNED_IN, "signed-in", True, True),
+    ("no scopes, signed-in", NO_SCOPES, "signed-in", True, True),
+    ("app no roles, signed-in", app(), "signed-in", True, True),
+    ("signed in, off", SIGNED_IN, "off", False, True),
+    ("admin, off", ADMIN, "off", False, True),
+    ("signed in, unknown mode", SIGNED_IN, "sometimes", False, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("principal", "access", "fetches", "names"),
+    [case[1:] for case in AVATAR_CASES],
+    ids=[case[0] for case in AVATAR_CASES],
+)
+def test_avatar_rules(principal: Principal | None, access: str, fetches: bool, names: bool) -> None:
+    assert may_fetch_avatars(principal, access) is fetches
+    assert may_see_names_in_avatars(principal) is names

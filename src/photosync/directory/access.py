@@ -98,6 +98,24 @@ def may_change_profile(principal: Principal, user_id: str) -> bool:
     )
 
 
+# --- avatar URLs (/avatar/{hash}, Libravatar/Gravatar) ---------------------------------------
+
+
+def may_fetch_avatars(principal: Principal | None, access: str) -> bool:
+    """PHOTOSYNC_AVATAR_ACCESS: ``public`` (anyone, no credentials needed), ``signed-in`` (a
+    person or an application that authenticated), ``off`` (nobody)."""
+    if access == "public":
+        return True
+    return access == "signed-in" and principal is not None
+
+
+def may_see_names_in_avatars(principal: Principal | None) -> bool:
+    """Whether an avatar may show who an address belongs to (``d=initials`` from the display
+    name): only to a caller who authenticated. For anyone else an unknown address and a
+    person without a photo must look exactly alike."""
+    return principal is not None
+
+
 # --- administration -------------------------------------------------------------------------
 
 

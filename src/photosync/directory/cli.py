@@ -65,7 +65,8 @@ def users_import(env: Env, file: Path) -> None:
 
     \b
     The first line names the columns: upn and name, and any of
-    mail, admin, has_mailbox (yes/no, true/false, 1/0) and password.
+    mail, admin, has_mailbox (yes/no, true/false, 1/0), password and
+    aliases (other e-mail addresses, separated by ';'; '-' removes them).
     An empty cell leaves an existing user's value as it is.
 
     A row that cannot be used is reported with its line number, and nothing of it is

@@ -30,6 +30,23 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AddressDigest(Base):
+    """The MD5 and SHA-256 of each e-mail address a user answers to (their UPN, mail and
+    aliases), as the avatar URL names people (``/avatar/{hash}``): an indexed lookup, whatever
+    the directory's size. Written in the same transaction as what it derives from
+    (``directory.addresses``), so it is never out of step. Aliases live only here, as digests:
+    nothing else in photosync reads them."""
+
+    __tablename__ = "address_digests"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # Where the address came from: "upn", "mail" or "alias" (each is replaced on its own).
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+
+
 class App(Base):
     """A registered application (client credentials), with application roles."""
 

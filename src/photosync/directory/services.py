@@ -16,10 +16,16 @@ from sqlalchemy.orm import Session
 
 from photosync import audit
 from photosync.context import Context
-from photosync.directory import importing
+from photosync.directory import addresses, importing
 from photosync.directory.importing import ImportSummary, UserRow
 from photosync.directory.interfaces import UserInfo
-from photosync.directory.models import THUMBNAIL_PHOTO_MAX_BYTES, App, SignInSession, User
+from photosync.directory.models import (
+    THUMBNAIL_PHOTO_MAX_BYTES,
+    AddressDigest,
+    App,
+    SignInSession,
+    User,
+)
 from photosync.directory.passwords import hash_password, verify_password
 from photosync.directory.tokens import APP_ROLES, DELEGATED_SCOPES, TokenIssuer
 from photosync.ttlcache import FRESHNESS_SECONDS, NotInMemory, TTLCache
@@ -66,6 +72,14 @@ _USER_COLUMNS = select(
 _USER_INFO = _USER_COLUMNS.where(
     or_(User.id == bindparam("b_id"), User.upn_key == bindparam("b_key"))
 )
+# Two users may share an address (mail is not unique): the one created first wins, so the
+# answer does not change from one request to the next.
+_USER_BY_DIGEST = (
+    _USER_COLUMNS.join(AddressDigest, AddressDigest.user_id == User.id)
+    .where(AddressDigest.digest == bindparam("b_digest"))
+    .order_by(User.created_at, User.id)
+    .limit(1)
+)
 _USERS_BY_ID = _USER_COLUMNS.where(User.id.in_(bindparam("b_user_ids", expanding=True)))
 _BY_NAME = (func.lower(User.display_name), User.upn_key)
 _THUMBNAIL_LENGTHS = select(User.id, func.length(User.thumbnail_photo)).where(
@@ -103,10 +117,15 @@ class DirectoryService:
         # photo. Emptied by USER_CHANGED after this process's commits; another process's
         # changes are seen within FRESHNESS_SECONDS.
         self._known: TTLCache[str, UserInfo | bool] = TTLCache(FRESHNESS_SECONDS)
+        # E-mail digest -> the user, or False for nobody (the avatar URL's lookups): apart from
+        # ``_known`` so that a flood of made-up addresses cannot push the users that tokens
+        # name out of it.
+        self._by_digest: TTLCache[str, UserInfo | bool] = TTLCache(FRESHNESS_SECONDS)
         ctx.events.subscribe(USER_CHANGED, self._forget)
 
     def _forget(self, **_ids: object) -> None:
         self._known.clear()
+        self._by_digest.clear()
 
     # --- users -----------------------------------------------------------------------------
 
@@ -140,6 +159,9 @@ class DirectoryService:
             )
             session.add(user)
             session.flush()
+            addresses.write(
+                session.connection(), {user.id: {"upn": [user.upn], "mail": [user.mail]}}
+            )
             audit.record(
                 session.connection(), actor=actor, action="user.added", subject_user_id=user.id
             )
@@ -208,6 +230,29 @@ class DirectoryService:
         # By id (tokens name users by id) and by lower-cased UPN (URLs and the CLI do).
         self._known.put(info.id, info, if_generation=generation)
         self._known.put(info.upn.lower(), info, if_generation=generation)
+        return info
+
+    def user_by_address_digest(self, digest: str, *, memory_only: bool = False) -> UserInfo | None:
+        """The user one of whose e-mail addresses has this MD5 or SHA-256 (lower-case hex), or
+        None (``directory.addresses``); ``memory_only`` as for ``get_user``.
+
+        Unlike ``get_user``, "nobody" is remembered too: avatar URLs name outside addresses
+        often (a commenter in a chat or a code review), and each would otherwise cost a query.
+        A user added by this process is found at once (USER_CHANGED empties the cache); one
+        added by another process within FRESHNESS_SECONDS.
+        """
+        known = self._by_digest.get(digest)
+        if isinstance(known, UserInfo):
+            return known
+        if known is False:
+            return None
+        if memory_only:
+            raise NotInMemory(digest)
+        generation = self._by_digest.generation
+        with self.ctx.db.engine.connect() as conn:
+            row = conn.execute(_USER_BY_DIGEST, {"b_digest": digest}).first()
+        info = UserInfo(*row) if row is not None else None
+        self._by_digest.put(digest, info or False, if_generation=generation)
         return info
 
     def list_users(self, search: str = "") -> list[UserInfo]:

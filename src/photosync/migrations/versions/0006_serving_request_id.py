@@ -1,7 +1,7 @@
 """audit rows carry the id of the request that made the change
 
 Revision ID: 0006_serving
-Revises: 0005
+Revises: 0006_avatar
 Create Date: 2026-12-02 01:00:00.000000
 
 The same id is in the request's log lines and its response header (``request-id``), so an
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_serving"
-down_revision = "0005"
+down_revision = "0006_avatar"
 branch_labels = None
 depends_on = None
 
