@@ -22,7 +22,7 @@ from tests.conftest import (
 )
 from tests.mailbox.conftest import jpeg
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("observed-server")]
 
 METRICS_TOKEN = "metrics-token-for-tests-only"
 SCRAPER = "127.0.0.2"  # the one address allowed to scrape without the token

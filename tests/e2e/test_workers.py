@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import PASSWORD, LiveServer, bearer, eventually, start_server, stop_server
 from tests.mailbox.conftest import jpeg
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workers-server")]
 
 PROXY = "127.0.0.2"  # a loopback address of its own: the "load balancer" of this test
 
