@@ -267,13 +267,28 @@ def worker(env: Env, concurrency: int | None, pool: str, beat: bool | None, logl
         settings, lambda: per_process().sync, lambda: per_process().mailbox.collect_garbage()
     )
     run_beat = bool(settings.sync_schedule or settings.gc_schedule) if beat is None else beat
-    click.echo(
+    argv = worker_argv(
+        settings, concurrency=concurrency, pool=pool, beat=run_beat, loglevel=loglevel
+    )
+    started = (
         f"photosync {__version__} worker: tasks from {tasks.broker_address()}, "
         f"queue {settings.task_queue}" + (", with beat" if run_beat else "")
     )
-    tasks.celery.worker_main(
-        worker_argv(settings, concurrency=concurrency, pool=pool, beat=run_beat, loglevel=loglevel)
-    )
+    if settings.log_format == "json":
+        # Celery then applies our configuration instead of its own (in every pool process,
+        # inherited) and prints no banner: every line on stderr is a JSON object, as serve's
+        # are (Celery's "worker: Warm shutdown" notice still goes to stdout).
+        from celery.signals import setup_logging
+
+        log_config = logging_config("json", loglevel)
+        setup_logging.connect(lambda **_: logging.config.dictConfig(log_config), weak=False)
+        logging.config.dictConfig(log_config)
+        logging.captureWarnings(True)
+        logging.getLogger("photosync").info(started)
+        argv = ["--quiet", *argv]
+    else:
+        click.echo(started)
+    tasks.celery.worker_main(argv)
 
 
 @main.group()

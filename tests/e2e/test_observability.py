@@ -4,6 +4,9 @@ line to its answer, its Graph error body and its audit row, and /metrics for Pro
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,3 +190,28 @@ def test_metrics_count_requests_by_route_and_need_the_token_or_an_allowed_addres
     )
     with scraper:
         assert _metrics(scraper).status_code == 200
+
+
+def test_a_worker_logs_json_lines_too(server: LiveServer) -> None:
+    log = server.data_dir.parent / "worker-json.log"
+    env = {
+        **server.env,
+        "PHOTOSYNC_BROKER_URL": "redis://127.0.0.1:6379/0",
+        "PHOTOSYNC_TASK_QUEUE": f"photosync-json-logs-{os.getpid()}",
+    }
+    with open(log, "wb") as err:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "photosync", "worker", "--pool", "solo", "--loglevel", "info"],
+            env=env,
+            stdout=subprocess.DEVNULL,  # only Celery's shutdown notice is printed there
+            stderr=err,
+        )
+    try:
+        assert eventually(lambda: b"ready" in log.read_bytes(), seconds=60), log.read_text()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    # Each line one JSON object: Python's warnings too (Celery warns when it runs as root).
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any("worker: tasks from" in str(line["message"]) for line in lines)
+    assert any(line["logger"].startswith("celery") for line in lines)
