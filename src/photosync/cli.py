@@ -136,6 +136,8 @@ def _proxy_addresses(_ctx: click.Context, _param: click.Parameter, value: str) -
     "--forwarded-allow-ips",
     default="127.0.0.1",
     show_default=True,
+    envvar="FORWARDED_ALLOW_IPS",  # uvicorn's own name for it
+    show_envvar=True,
     callback=_proxy_addresses,
     help="Proxies (addresses or CIDRs, comma-separated; * for any) whose X-Forwarded-For and "
     "X-Forwarded-Proto are believed: the client address then comes from the header.",

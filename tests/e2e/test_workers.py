@@ -9,9 +9,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import PASSWORD, LiveServer, bearer, eventually, start_server, stop_server
+from photosync.cli import main
+from tests.conftest import (
+    PASSWORD,
+    TEST_KEY,
+    LiveServer,
+    bearer,
+    eventually,
+    start_server,
+    stop_server,
+)
 from tests.mailbox.conftest import jpeg
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workers-server")]
@@ -122,3 +132,14 @@ def test_forwarded_client_address_only_from_a_trusted_proxy(server: LiveServer) 
     addresses = _audited_addresses(server)
     assert addresses["ann@example.org"] == "203.0.113.7"
     assert addresses["ben@example.org"] == "127.0.0.1"
+
+
+def test_a_proxy_that_is_not_an_address_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["--data", str(tmp_path / "data"), "serve", "--forwarded-allow-ips", "10.0.0.0/8,proxy"],
+        env={"PHOTOSYNC_SECRET_KEY": TEST_KEY},
+    )
+    assert result.exit_code == 2
+    assert "'proxy' is not an address or CIDR (e.g. 10.0.0.0/8), nor *" in result.output
+    assert not (tmp_path / "data").exists()
