@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from photosync.directory.interfaces import UserInfo
 from photosync.metrics import may_scrape, parse_networks
+from photosync.services import Services
 from photosync.settings import Settings, SettingsError, load_settings
 from tests.conftest import bearer, make_settings
 
@@ -87,3 +88,23 @@ def test_requests_are_counted_by_route_template(
     for size in ("48x48", "96x96", "120x120"):
         client.get(f"/v1.0/users/zoe@example.org/photos/{size}/$value", headers=token)
     assert counted(route) - before == 3
+
+
+def test_the_scrape_reads_sync_results_and_unfinished_bulk_runs(
+    client: TestClient, services: Services, make_user: Callable[..., UserInfo]
+) -> None:
+    people = [make_user(f"p{n}@example.org") for n in range(3)]
+    outcome = services.sync.check_now(people[0].id, actor="admin@example.org")
+    run_id, _ = services.sync.open_bulk(None, actor="admin@example.org")
+    r = client.get("/metrics", headers=bearer(TOKEN))
+    assert r.status_code == 200
+    families = {family.name: family for family in text_string_to_metric_families(r.text)}
+    checks = {
+        s.labels["result"]: s.value for s in families["photosync_sync_checks_last_hour"].samples
+    }
+    assert checks == {outcome.result: 1}
+    bulk = {
+        (s.labels["run"], s.labels["state"]): s.value
+        for s in families["photosync_bulk_run_users"].samples
+    }
+    assert bulk == {(run_id, "total"): 3, (run_id, "done"): 0, (run_id, "failed"): 0}

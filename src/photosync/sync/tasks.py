@@ -242,6 +242,8 @@ class SyncTasks:
         if not self.distributed:
             with self._idle:
                 return self._pending
+        from kombu.exceptions import OperationalError  # a broker that does not answer
+
         conn = self.celery.connection_for_read(connect_timeout=2)
         try:
             with conn:
@@ -252,7 +254,7 @@ class SyncTasks:
                 except conn.channel_errors:
                     return 0  # the broker drops an empty queue (Redis) or has none yet
                 return int(declared.message_count)
-        except (OSError, *conn.connection_errors):  # type: ignore[misc]
+        except (OSError, OperationalError, *conn.connection_errors):  # type: ignore[misc]
             log.warning("the task queue's depth could not be read from the broker")
             return None
 
