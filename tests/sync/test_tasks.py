@@ -334,7 +334,8 @@ def test_the_queue_depth_is_read_from_the_broker(tmp_path: Path) -> None:
             tasks.check_user(f"user-{n}", "admin")
         assert tasks.queue_depth() == 3
     finally:
-        tasks.celery.control.purge()
+        with tasks.celery.connection_for_write() as conn:
+            conn.default_channel.queue_purge(queue)  # this test's queue only
     unreachable = Settings(
         data_dir=tmp_path, broker_url=f"redis://127.0.0.1:{free_port()}/0", task_queue=queue
     )
