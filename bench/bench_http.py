@@ -147,11 +147,11 @@ def _hammer(args: tuple[int, bytes, int, float]) -> tuple[int, int, dict[int, in
 
 
 def measure(
-    pool: Any, port: int, request: bytes, seconds: float = SECONDS
+    pool: Any, port: int, request: bytes, seconds: float = SECONDS, connections: int = CONNECTIONS
 ) -> tuple[float, dict[int, int]]:
     started = time.perf_counter()
     deadline = time.time() + seconds
-    jobs = [(port, request, REQUESTS_PER_CONNECTION, deadline)] * CONNECTIONS
+    jobs = [(port, request, REQUESTS_PER_CONNECTION, deadline)] * connections
     results = pool.map(_hammer, jobs)
     elapsed = time.perf_counter() - started
     statuses: dict[int, int] = {}

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -15,9 +16,9 @@ from sqlalchemy import select, update
 
 from photosync import audit
 from photosync.audit import AuditEvent, AuditLog, Origin, UnknownUser
-from photosync.audit_http import RecordOrigin, origin_of
 from photosync.cli import main
 from photosync.directory.interfaces import UserInfo
+from photosync.edge import Edge, origin_of
 from photosync.imaging.testimages import photo_jpeg
 from photosync.services import Services
 from tests.conftest import PASSWORD, TEST_KEY, bearer, password_token, run_async
@@ -66,23 +67,41 @@ def test_changes_over_http_record_the_address_and_user_agent(
     assert (deleted.address, deleted.user_agent) == (None, None)
 
 
-def test_the_middleware_sets_the_origin_only_for_the_request() -> None:
+def test_the_edge_sets_the_origin_only_for_the_request() -> None:
     seen: list[Origin | None] = []
+    sent: list[dict[str, object]] = []
 
-    async def app(scope: object, receive: object, send: object) -> None:
+    async def app(scope: dict[str, object], receive: object, send: Callable[..., Any]) -> None:
         seen.append(audit.origin.get())
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 204, "headers": []})
 
-    middleware = RecordOrigin(app)  # type: ignore[arg-type]
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    edge = Edge(app, hsts_max_age=0)  # type: ignore[arg-type]
     scope = {
         "type": "http",
         "client": ("203.0.113.7", 5000),
-        "headers": [(b"accept", b"*/*"), (b"user-agent", b"Edge/1 \xe9")],
+        "headers": [
+            (b"accept", b"*/*"),
+            (b"user-agent", b"Edge/1 \xe9"),
+            (b"client-request-id", b"3f1c2a9e-client"),
+        ],
     }
-    run_async(middleware(scope, None, None))  # type: ignore[arg-type]
-    assert seen == [Origin("203.0.113.7", "Edge/1 é")]
+    run_async(edge(scope, None, send))  # type: ignore[arg-type]
+    assert seen == [Origin("203.0.113.7", "Edge/1 é", "3f1c2a9e-client")]
+    assert sent[0]["headers"] == [(b"request-id", b"3f1c2a9e-client")]
     assert audit.origin.get() is None
-    assert origin_of({"type": "http"}) == Origin(None, None)
-    run_async(middleware({"type": "lifespan"}, None, None))  # type: ignore[arg-type]
+    # No id, or one that is not a short token of safe characters: a new UUID.
+    for headers in ([], [(b"x-request-id", b"bad id\n")], [(b"x-request-id", b"x" * 129)]):
+        made = origin_of({"type": "http", "headers": headers})
+        assert (made.address, made.user_agent) == (None, None)
+        assert made.request_id is not None and len(made.request_id) == 36
+    assert origin_of({"type": "http", "headers": [(b"x-request-id", b"lb-42")]}).request_id == (
+        "lb-42"
+    )
+    run_async(edge({"type": "lifespan"}, None, None))  # type: ignore[arg-type]
     assert seen[-1] is None
 
 
@@ -163,7 +182,16 @@ def test_entries_reads_everything_once_in_chunks(
     assert [e.at for e in listed] == sorted((e.at for e in listed), reverse=True)
     assert [e.id for e in log.entries(query, limit=700)] == [e.id for e in listed[:700]]
     first = listed[0].as_json()
-    assert set(first) == {"at", "actor", "action", "user", "address", "user_agent", "detail"}
+    assert set(first) == {
+        "at",
+        "actor",
+        "action",
+        "user",
+        "address",
+        "user_agent",
+        "request_id",
+        "detail",
+    }
     assert first["user"] == "ann@example.org" and first["actor"] == "test"
 
 
@@ -185,7 +213,16 @@ def test_the_audit_command(tmp_path: Path) -> None:
         ("user.added", "ann@example.org", "cli"),
     ]
     assert lines[0]["address"] is None and lines[0]["user_agent"] is None
-    assert set(lines[0]) == {"at", "actor", "action", "user", "address", "user_agent", "detail"}
+    assert set(lines[0]) == {
+        "at",
+        "actor",
+        "action",
+        "user",
+        "address",
+        "user_agent",
+        "request_id",
+        "detail",
+    }
 
     code, out = run("audit", "--user", "ann@example.org", "--json")
     assert [json.loads(line)["user"] for line in out.splitlines()] == ["ann@example.org"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 
-from photosync import __version__
+from photosync import __version__, metrics
 from photosync.avatar import routes as avatar_routes
 from photosync.avatar.service import AvatarService
 from photosync.context import Context
@@ -20,7 +21,7 @@ from photosync.mailbox import graph as mailbox_graph
 from photosync.mailbox.services import MailboxService
 from photosync.portal import routes as portal_routes
 from photosync.services import Services, build_services
-from photosync.settings import Settings
+from photosync.settings import Settings, load_settings
 from photosync.sites import routes as sites_routes
 from photosync.sites.services import SitesService
 from photosync.sync.service import SyncService
@@ -33,6 +34,7 @@ from photosync.web import (
     graph_error,
     merged_openapi,
     provide,
+    service,
     sharepoint_error,
 )
 
@@ -43,6 +45,23 @@ def create_app(settings: Settings | None = None, *, ctx: Context | None = None) 
         ctx = Context.from_settings(settings or Settings())
     ctx.db.upgrade()
     return app_for(build_services(ctx))
+
+
+# What uvicorn imports in each process of ``photosync serve --workers N``.
+WORKER_APP = "photosync.app:worker_app"
+
+
+def worker_app() -> Root:
+    """The app of one ``serve --workers`` process, from the settings in the environment.
+
+    ``serve`` has applied the migrations and put its data folder in the environment before
+    starting the processes; each builds its own services (connections, caches, task pool).
+    """
+    services = build_services(Context.from_settings(load_settings()))
+    app = app_for(services)
+    # The checks this process set off (automatic policy) finish before it exits.
+    app.on_shutdown(lambda: services.tasks.close(cancel_pending=True))
+    return app
 
 
 def app_for(services: Services) -> Root:
@@ -93,12 +112,13 @@ def app_for(services: Services) -> Root:
             Part(avatar, prefixes=(avatar_routes.PREFIX,)),
             Part(
                 meta,
-                paths=frozenset({"/healthz", "/openapi.json", "/_docs"}),
+                paths=frozenset({"/healthz", "/metrics", "/openapi.json", "/_docs"}),
                 prefixes=(f"{DOCS_ASSETS}/",),
             ),
         ],
         fallback=portal,
         hsts_max_age=services.ctx.settings.hsts_max_age,
+        metrics=metrics.RequestMetrics(),
     )
 
 
@@ -135,4 +155,34 @@ def _meta_app() -> FastAPI:
     def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
 
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus(request: Request) -> Response:
+        settings = service(request, Settings)
+        if not metrics.may_scrape(
+            token=settings.metrics_token,
+            allowed=metrics.parse_networks(settings.metrics_allow),
+            authorization=request.headers.get("authorization"),
+            address=request.client.host if request.client else None,
+        ):
+            return PlainTextResponse(
+                "Metrics need PHOTOSYNC_METRICS_TOKEN as a bearer token from this address.",
+                status_code=403,
+            )
+        return Response(metrics.render(_deployment_state(request)), media_type=metrics.CONTENT_TYPE)
+
     return app
+
+
+def _deployment_state(request: Request) -> metrics.DeploymentState:
+    """What /metrics reads from the shared state: sync's ledger and runs, the task queue."""
+    sync = service(request, SyncService)
+    now = service(request, Context).clock()
+    return metrics.DeploymentState(
+        checks_last_hour=sync.results_since(now - timedelta(hours=1)),
+        queue_depth=service(request, SyncTasks).queue_depth(),
+        running_bulk=[
+            metrics.BulkProgress(run.run_id, run.total, run.done, run.failed)
+            for run in sync.runs.recent(limit=10)
+            if not run.finished
+        ],
+    )

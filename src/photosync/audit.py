@@ -1,9 +1,9 @@
 """The audit log: who changed what, when, why and from where. Every role writes to it inside its
 own transaction, so an audit row exists exactly when the change it describes committed.
 
-"From where" is the client address and user agent of the HTTP request that caused a change. The
-domain never sees a request: the HTTP edge puts an ``Origin`` in the ``origin`` context variable
-for the length of each request (``audit_http.RecordOrigin``, which ``web.Root`` puts around
+"From where" is the client address, user agent and request id of the HTTP request that caused a
+change. The domain never sees a request: the HTTP edge puts an ``Origin`` in the ``origin``
+context variable for the length of each request (``edge.Edge``, which ``web.Root`` puts around
 every request), and ``record`` reads it. Context variables follow a request into the worker
 threads that run its blocking work, and a change made outside any request (the CLI, a worker)
 has no origin.
@@ -28,6 +28,7 @@ from photosync.directory.interfaces import UserInfo
 
 ADDRESS_MAX = 64  # an IPv6 address with a zone is at most 45 characters
 USER_AGENT_MAX = 512
+REQUEST_ID_MAX = 128  # the edge accepts a client's id only up to this length
 
 
 class AuditEvent(Base):
@@ -44,14 +45,18 @@ class AuditEvent(Base):
     # The HTTP request that caused the change (None when it came from the CLI or a worker).
     address: Mapped[str | None] = mapped_column(String(ADDRESS_MAX))
     user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX))
+    # The request id of that request: the same as in its log lines and its response header.
+    request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_MAX))
 
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a change came from: the client's address and user agent, as the request said."""
+    """Where a change came from: the client's address and user agent, as the request said, and
+    the id the edge gave the request (its response header ``request-id``)."""
 
     address: str | None
     user_agent: str | None
+    request_id: str | None = None
 
 
 # Set by the HTTP edge for the length of one request; read by ``record``.
@@ -86,7 +91,7 @@ def record(
     ``session.connection()``) write the row one way. It runs at once, not at the session's
     next flush: the subject must already be in the database (flush a new user first).
     """
-    address, agent = _origin_columns()
+    address, agent, request_id = _origin_columns()
     conn.execute(
         _INSERT,
         {
@@ -98,18 +103,26 @@ def record(
             "detail": detail,
             "address": address,
             "user_agent": agent,
+            "request_id": request_id,
         },
     )
 
 
-def _origin_columns() -> tuple[str | None, str | None]:
+def _origin_columns() -> tuple[str | None, str | None, str | None]:
     where = origin.get()
     if where is None:
-        return None, None
+        return None, None, None
     return (
         where.address[:ADDRESS_MAX] if where.address else None,
         where.user_agent[:USER_AGENT_MAX] if where.user_agent else None,
+        where.request_id[:REQUEST_ID_MAX] if where.request_id else None,
     )
+
+
+def current_request_id() -> str | None:
+    """The id of the HTTP request being answered (None outside a request)."""
+    where = origin.get()
+    return where.request_id if where is not None else None
 
 
 def record_many(
@@ -122,7 +135,7 @@ def record_many(
     """``record`` for many subjects at once (one statement run for all: bulk imports)."""
     if not subjects:
         return
-    address, agent = _origin_columns()
+    address, agent, request_id = _origin_columns()
     now = utcnow()
     conn.execute(
         _INSERT,
@@ -136,6 +149,7 @@ def record_many(
                 "detail": detail,
                 "address": address,
                 "user_agent": agent,
+                "request_id": request_id,
             }
             for subject, detail in subjects
         ],
@@ -157,6 +171,7 @@ class AuditEntry:
     user: str | None
     address: str | None
     user_agent: str | None
+    request_id: str | None
     detail: dict[str, Any]
 
     def as_json(self) -> dict[str, Any]:
@@ -167,6 +182,7 @@ class AuditEntry:
             "user": self.user,
             "address": self.address,
             "user_agent": self.user_agent,
+            "request_id": self.request_id,
             "detail": self.detail,
         }
 
@@ -210,6 +226,7 @@ _COLUMNS = select(
     AuditEvent.subject_user_id,
     AuditEvent.address,
     AuditEvent.user_agent,
+    AuditEvent.request_id,
     AuditEvent.detail,
 )
 _NEWEST_FIRST = (AuditEvent.at.desc(), AuditEvent.id.desc())
@@ -294,6 +311,7 @@ class AuditLog:
                 user=users[row.subject_user_id].upn if row.subject_user_id in users else None,
                 address=row.address,
                 user_agent=row.user_agent,
+                request_id=row.request_id,
                 detail=dict(row.detail or {}),
             )
             for row in rows

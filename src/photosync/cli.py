@@ -6,8 +6,13 @@ use) and hands them to the role commands through click's context object (see ``c
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
+import logging.config
 import os
+import shutil
+import tempfile
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -28,8 +33,10 @@ from photosync.cli_support import (
 from photosync.context import Context
 from photosync.directory.cli import Needs as DirectoryNeeds
 from photosync.directory.cli import apps, users
+from photosync.logs import logging_config
 from photosync.mailbox.cli import Needs as MailboxNeeds
 from photosync.mailbox.cli import photo
+from photosync.metrics import MULTIPROCESS_DIR_ENV
 from photosync.services import Services, build_services
 from photosync.settings import Settings, SettingsError, load_settings
 from photosync.sync.cli import Needs as SyncNeeds
@@ -102,6 +109,19 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
     ctx.call_on_close(env.close)
 
 
+def _proxy_addresses(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    for item in value.split(","):
+        if item.strip() == "*":
+            continue
+        try:
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            raise click.BadParameter(
+                f"{item.strip()!r} is not an address or CIDR (e.g. 10.0.0.0/8), nor *"
+            ) from None
+    return value
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -124,6 +144,23 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The PEM private key of --certfile.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (each with its own connections and caches).",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="FORWARDED_ALLOW_IPS",  # uvicorn's own name for it
+    show_envvar=True,
+    callback=_proxy_addresses,
+    help="Proxies (addresses or CIDRs, comma-separated; * for any) whose X-Forwarded-For and "
+    "X-Forwarded-Proto are believed: the client address then comes from the header.",
+)
 @click.pass_obj
 def serve(
     env: Env,
@@ -133,56 +170,82 @@ def serve(
     demo: bool,
     certfile: Path | None,
     keyfile: Path | None,
+    workers: int,
+    forwarded_allow_ips: str,
 ) -> None:
     """Run the whole system (directory, mailbox, sites, portal) on one port."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    from photosync.app import app_for
+    from photosync.app import WORKER_APP, app_for
+    from photosync.serving import NoDelayH11Protocol
 
     if (certfile is None) != (keyfile is None):
         raise click.UsageError("--certfile and --keyfile go together: give both for HTTPS")
     if data_dir is not None:
         env.data_dir = data_dir
-    env.settings  # noqa: B018  (a bad setting is reported before the port is taken)
+    settings = env.settings  # a bad setting is reported before the port is taken
     listening = bind_port(host, port)
+    level = os.environ.get("PHOTOSYNC_LOG_LEVEL", "info").lower()
+    log_config = logging_config(settings.log_format, level)
+    logging.config.dictConfig(log_config)
+    logging.captureWarnings(True)  # a warning is a log line too (JSON with the rest)
+    say = click.echo if settings.log_format == "text" else logging.getLogger("photosync").info
+    if workers > 1:
+        # Each process builds the app from the environment: the same data folder as this one,
+        # and one folder where every process of this serve keeps its metrics (read by the
+        # process answering /metrics). Set before anything counts (see photosync.metrics).
+        os.environ["PHOTOSYNC_DATA_DIR"] = str(settings.data_dir.resolve())
+        os.environ[MULTIPROCESS_DIR_ENV] = tempfile.mkdtemp(prefix="photosync-metrics-")
     services = env.services()  # applies migrations
     if demo:
         from photosync.demo import create_demo
 
         for line in create_demo(services):
-            click.echo(line)
+            say(line)
     base = f"{'https' if certfile else 'http'}://{host}:{port}"
-    settings = env.settings
-    click.echo(f"photosync {__version__} on {base}  (data: {settings.data_dir.resolve()})")
-    click.echo(f"  portal {base}/   Graph {base}/v1.0   SharePoint {base}/_api")
-    click.echo(f"  sync policy {settings.sync_policy}; tasks run {services.tasks.describe()}")
+    say(f"photosync {__version__} on {base}  (data: {settings.data_dir.resolve()})")
+    say(f"  portal {base}/   Graph {base}/v1.0   SharePoint {base}/_api")
+    say(f"  sync policy {settings.sync_policy}; tasks run {services.tasks.describe()}")
     # Without a broker the schedule runs here; with one, Celery beat in a worker runs it.
     scheduler = services.tasks.schedule(services.ctx.clock)
     if scheduler is not None:
-        click.echo(f"  check of everyone on schedule '{settings.sync_schedule}' (UTC)")
+        say(f"  check of everyone on schedule '{settings.sync_schedule}' (UTC)")
         scheduler.start()
     collector = services.tasks.garbage_schedule(services.ctx.clock)
     if collector is not None:
-        click.echo(f"  old photo versions collected on schedule '{settings.gc_schedule}' (UTC)")
+        say(f"  old photo versions collected on schedule '{settings.gc_schedule}' (UTC)")
         collector.start()
+    if workers > 1:
+        say(f"  {workers} server processes")
     config = uvicorn.Config(
-        app_for(services),
-        host=host,
-        port=port,
-        log_level=os.environ.get("PHOTOSYNC_LOG_LEVEL", "info"),
+        app_for(services) if workers == 1 else WORKER_APP,
+        factory=workers > 1,
+        workers=workers,
+        log_config=log_config,
+        log_level=level,
         proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
         server_header=False,
+        http=NoDelayH11Protocol,
         # uvicorn loads them with ssl.SSLContext.load_cert_chain: a bad file fails at start.
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
     )
     try:
-        uvicorn.Server(config).run(sockets=[listening])
+        if workers > 1:
+            # What uvicorn.run does for workers, on the socket bound above.
+            listening.set_inheritable(True)
+            Multiprocess(config, sockets=[listening]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[listening])
     finally:
         for running in (scheduler, collector):
             if running is not None:
                 running.stop()
         services.tasks.close(cancel_pending=True)
+        if workers > 1:
+            shutil.rmtree(os.environ[MULTIPROCESS_DIR_ENV], ignore_errors=True)
 
 
 @main.command()
@@ -231,13 +294,28 @@ def worker(env: Env, concurrency: int | None, pool: str, beat: bool | None, logl
         settings, lambda: per_process().sync, lambda: per_process().mailbox.collect_garbage()
     )
     run_beat = bool(settings.sync_schedule or settings.gc_schedule) if beat is None else beat
-    click.echo(
+    argv = worker_argv(
+        settings, concurrency=concurrency, pool=pool, beat=run_beat, loglevel=loglevel
+    )
+    started = (
         f"photosync {__version__} worker: tasks from {tasks.broker_address()}, "
         f"queue {settings.task_queue}" + (", with beat" if run_beat else "")
     )
-    tasks.celery.worker_main(
-        worker_argv(settings, concurrency=concurrency, pool=pool, beat=run_beat, loglevel=loglevel)
-    )
+    if settings.log_format == "json":
+        # Celery then applies our configuration instead of its own (in every pool process,
+        # inherited) and prints no banner: every line on stderr is a JSON object, as serve's
+        # are (Celery's "worker: Warm shutdown" notice still goes to stdout).
+        from celery.signals import setup_logging
+
+        log_config = logging_config("json", loglevel)
+        setup_logging.connect(lambda **_: logging.config.dictConfig(log_config), weak=False)
+        logging.config.dictConfig(log_config)
+        logging.captureWarnings(True)
+        logging.getLogger("photosync").info(started)
+        argv = ["--quiet", *argv]
+    else:
+        click.echo(started)
+    tasks.celery.worker_main(argv)
 
 
 @main.group()

@@ -84,6 +84,20 @@ class Settings(BaseSettings):
     # --- serving in production (HTTPS, metrics, logs) -------------------------------------
     # Strict-Transport-Security max-age (seconds) on answers given over HTTPS (0: no header).
     hsts_max_age: int = Field(default=31_536_000, ge=0)
+    # "json": one JSON object per log line (with the request id); "text": for a terminal.
+    log_format: Literal["text", "json"] = "text"
+    # GET /metrics answers a request carrying this bearer token (empty: none does) ...
+    metrics_token: str = ""
+    # ... or coming from these addresses or CIDRs, comma-separated (empty: none).
+    metrics_allow: str = "127.0.0.0/8,::1"
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        from photosync.metrics import parse_networks
+
+        parse_networks(value)
+        return value
 
     # Photo versions kept per user (the current photo and a pending preview among them, always);
     # ``photosync gc`` deletes older ones, and the blobs no version uses any more.

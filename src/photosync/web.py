@@ -24,9 +24,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
-from photosync.audit_http import RecordOrigin
+from photosync.audit import current_request_id
 from photosync.edge import Edge
+from photosync.metrics import RequestMetrics
 from photosync.ttlcache import NotInMemory
 
 P = ParamSpec("P")
@@ -59,7 +61,8 @@ INTERNAL_ERROR = "An internal server error occurred."
 
 def graph_error(request: Request, exc: ApiError) -> Response:
     """Microsoft Graph's ``{"error": {"code", "message", "innerError"}}``."""
-    request_id = request.headers.get("request-id") or str(uuid.uuid4())
+    # The edge's id of this request (also in the answer's request-id header and the logs).
+    request_id = current_request_id() or str(uuid.uuid4())
     body = {
         "error": {
             "code": exc.code,
@@ -171,6 +174,18 @@ def is_not_modified(if_none_match: str | None, etag: str) -> bool:
     if if_none_match.strip() == "*":
         return True
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
+class PlainRoute(Route):
+    """A plain Starlette route (no FastAPI per-request work: the hot image reads) that, like
+    FastAPI's routes, names itself in ``scope["route"]``: the edge counts requests by its
+    template (``/v1.0/users/{user}/photo/$value``), never by the raw path."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            child["route"] = self
+        return match, child
 
 
 # --- services, typed -------------------------------------------------------------------------
@@ -332,13 +347,25 @@ class Root:
     neither and adds no middleware stack of its own on the way to the hot image routes.
     """
 
-    def __init__(self, parts: Sequence[Part], fallback: FastAPI, *, hsts_max_age: int = 0) -> None:
+    def __init__(
+        self,
+        parts: Sequence[Part],
+        fallback: FastAPI,
+        *,
+        hsts_max_age: int = 0,
+        metrics: RequestMetrics | None = None,
+    ) -> None:
         self.parts = tuple(parts)
         self.fallback = fallback
-        # Every change a request makes is audited with its address and user agent, and every
-        # answer gets the headers of the edge: set here, once, around whichever sub-application
-        # answers.
-        self._dispatch = Edge(RecordOrigin(self._route), hsts_max_age=hsts_max_age)
+        # Every request gets an id, its changes are audited with its address, user agent and
+        # id, its answer gets the edge's headers, and it is counted: here, once, around
+        # whichever sub-application answers.
+        self._dispatch = Edge(self._route, hsts_max_age=hsts_max_age, metrics=metrics)
+        self._stopping: list[Callable[[], None]] = []
+
+    def on_shutdown(self, stop: Callable[[], None]) -> None:
+        """Call ``stop`` when the server stops (ASGI lifespan shutdown)."""
+        self._stopping.append(stop)
 
     @property
     def apps(self) -> tuple[FastAPI, ...]:
@@ -357,7 +384,7 @@ class Root:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await self._lifespan(receive, send)
             return
         await self._dispatch(scope, receive, send)
 
@@ -370,16 +397,17 @@ class Root:
         else:
             await part.app(scope, receive, send)
 
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    # The sub-applications have nothing to start or stop: services are built before the app.
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        # The sub-applications have nothing to start: services are built before the app.
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for stop in self._stopping:
+                    await run_in_threadpool(stop)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 def merged_openapi(

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from photosync.cli import main
 from tests.conftest import TEST_KEY, LiveServer, LocalCA, start_server, stop_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("https-server")]
 
 
 @pytest.fixture(scope="module")

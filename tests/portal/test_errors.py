@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from photosync.directory.interfaces import UserInfo
@@ -38,7 +39,9 @@ def test_wrong_method_on_a_page(client: TestClient) -> None:
     assert "That didn&#39;t work" in r.text
 
 
-def test_a_crash_is_a_friendly_500_without_a_stack_trace(app: Root) -> None:
+def test_a_crash_is_a_friendly_500_without_a_stack_trace(
+    app: Root, caplog: pytest.LogCaptureFixture
+) -> None:
     def boom() -> None:
         raise RuntimeError("secret internals: /etc/passwd")
 
@@ -50,10 +53,14 @@ def test_a_crash_is_a_friendly_500_without_a_stack_trace(app: Root) -> None:
         assert r.status_code == 500
         assert "Something went wrong on our side" in r.text
         assert "secret internals" not in r.text and "Traceback" not in r.text
-        r = client.get("/v1.0/boom")
+        r = client.get("/v1.0/boom", headers={"client-request-id": "crash-1"})
         assert r.status_code == 500
         assert r.json()["error"]["code"] == "generalException"
         assert "secret internals" not in r.text
+    # The traceback is logged once, by the edge, while the request's id is still known.
+    (logged,) = [rec for rec in caplog.records if "/v1.0/boom" in rec.getMessage()]
+    assert logged.exc_info is not None and "secret internals" in str(logged.exc_info[1])
+    assert r.headers["request-id"] == "crash-1"
 
 
 def test_a_malformed_form_is_a_friendly_400(client: TestClient, signed_in: UserInfo) -> None:

@@ -7,6 +7,7 @@ polls for what it waits for, with a deadline, or waits for the pool to be idle.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from photosync.sync.tasks import (
     make_celery,
     worker_argv,
 )
-from tests.conftest import TEST_KEY, MovableClock, eventually, make_settings
+from tests.conftest import TEST_KEY, MovableClock, eventually, free_port, make_settings
 from tests.sites.helpers import checks, jpeg, set_mailbox_photo
 from tests.sync.conftest import MONTH
 
@@ -320,3 +321,23 @@ def test_old_photo_versions_are_collected_on_their_schedule(
     collector.tick()
     assert services.tasks.wait_idle(timeout=DEADLINE_SECONDS)
     assert len(services.mailbox.history(alice.id)) == keep
+
+
+def test_the_queue_depth_is_read_from_the_broker(tmp_path: Path) -> None:
+    """/metrics's photosync_task_queue_depth: the real Redis, a queue of this test's own."""
+    queue = f"photosync-depth-{os.getpid()}"
+    settings = Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/0", task_queue=queue)
+    tasks = SyncTasks(settings, lambda: pytest.fail("no check runs here"))  # type: ignore[arg-type,return-value]
+    assert tasks.queue_depth() == 0  # Redis has no key for an empty queue
+    try:
+        for n in range(3):
+            tasks.check_user(f"user-{n}", "admin")
+        assert tasks.queue_depth() == 3
+    finally:
+        with tasks.celery.connection_for_write() as conn:
+            conn.default_channel.queue_purge(queue)  # this test's queue only
+    unreachable = Settings(
+        data_dir=tmp_path, broker_url=f"redis://127.0.0.1:{free_port()}/0", task_queue=queue
+    )
+    closed = SyncTasks(unreachable, lambda: pytest.fail("no check runs here"))  # type: ignore[arg-type,return-value]
+    assert closed.queue_depth() is None

@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from photosync.avatar.params import parse
 from photosync.avatar.service import Avatar, AvatarService, AvatarsOff, SignInRequired
@@ -22,7 +21,15 @@ from photosync.directory.access import Principal
 from photosync.directory.auth import authenticate
 from photosync.directory.services import DirectoryService
 from photosync.settings import Settings
-from photosync.web import ApiError, is_not_modified, memory_first, plain_error, service, sub_app
+from photosync.web import (
+    ApiError,
+    PlainRoute,
+    is_not_modified,
+    memory_first,
+    plain_error,
+    service,
+    sub_app,
+)
 
 PREFIX = "/avatar/"
 PATH = "/avatar/{name}"
@@ -138,5 +145,5 @@ def avatar_error(request: Request, exc: ApiError) -> Response:
 
 def create_app() -> FastAPI:
     app = sub_app("Avatar URL (Libravatar/Gravatar)", avatar_error)
-    app.router.routes.append(Route(PATH, get_avatar, methods=["GET", "HEAD"]))
+    app.router.routes.append(PlainRoute(PATH, get_avatar, methods=["GET", "HEAD"]))
     return app

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from photosync.directory.access import Principal
 from photosync.directory.auth import authenticate, require
@@ -40,7 +39,7 @@ from photosync.mailbox.http import (
 from photosync.mailbox.interfaces import PhotoInfo
 from photosync.mailbox.services import MailboxService, StoredPhoto
 from photosync.settings import Settings
-from photosync.web import JPEG, ApiError, graph_error, memory_first, service, sub_app
+from photosync.web import JPEG, ApiError, PlainRoute, graph_error, memory_first, service, sub_app
 
 PREFIX = "/v1.0"
 TAG = "mailbox (Microsoft Graph)"
@@ -313,9 +312,9 @@ async def delete_photo_value(request: Request) -> Response:
 IMAGE_PATHS = ("/photos/{size}/$value", "/photo/$value")
 
 
-def _image_routes() -> list[Route]:
+def _image_routes() -> list[PlainRoute]:
     return [
-        Route(f"{PREFIX}{owner}{path}", get_image, methods=["GET", "HEAD"])
+        PlainRoute(f"{PREFIX}{owner}{path}", get_image, methods=["GET", "HEAD"])
         for path in IMAGE_PATHS
         for owner in OWNERS
     ]

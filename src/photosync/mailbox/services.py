@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, ScalarSelect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from photosync import audit, imaging
+from photosync import audit, imaging, metrics
 from photosync.blobs import BlobLRU, BlobNotFound, sha256_hex
 from photosync.context import Context
 from photosync.directory.access import (
@@ -288,7 +288,9 @@ class MailboxService:
                 )
             return info
 
-        return self._transaction(write)
+        stored = self._transaction(write)
+        metrics.photo_uploaded()
+        return stored
 
     def save_preview(self, user_id: str, *, actor: str) -> PhotoInfo:
         """Set-UserPhoto -Save: the pending preview becomes the user's photo."""

@@ -23,7 +23,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from photosync.directory.access import Principal
 from photosync.directory.auth import CurrentPrincipal, DigestPrincipal, authenticate, require
@@ -45,6 +44,7 @@ from photosync.web import (
     JPEG,
     REVALIDATE,
     ApiError,
+    PlainRoute,
     dependency,
     is_not_modified,
     memory_first,
@@ -314,6 +314,6 @@ def create_app() -> FastAPI:
     app = sub_app("SharePoint (sites)", sharepoint_error)
     # The hottest route, tried first and without FastAPI's per-request work (see
     # photosync.mailbox.graph); OPENAPI_PATHS describes it.
-    app.router.routes.append(Route(USERPHOTO, userphoto, methods=["GET", "HEAD"]))
+    app.router.routes.append(PlainRoute(USERPHOTO, userphoto, methods=["GET", "HEAD"]))
     app.include_router(router)
     return app

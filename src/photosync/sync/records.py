@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import ColumnElement, ScalarSelect, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -253,6 +253,13 @@ class DatabaseLedger:
     def recent(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
         return recent_checks(self.db, user_id, limit, self.route)
 
+    def results_since(self, moment: datetime) -> dict[str, int]:
+        """How many checks of everyone started at or after ``moment``, by result (one query on
+        the ``started_at`` index: ``/metrics`` asks on every scrape)."""
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(_RESULTS_SINCE, {"since": moment})
+            return {result: int(count) for result, count in rows}
+
 
 def latest_check_sql(
     user_id: ColumnElement[str],
@@ -263,3 +270,10 @@ def latest_check_sql(
         select(SyncState.last_check_at).where(SyncState.user_id == user_id).scalar_subquery(),
         select(SyncState.last_result).where(SyncState.user_id == user_id).scalar_subquery(),
     )
+
+
+_RESULTS_SINCE = (
+    select(SyncCheck.result, func.count())
+    .where(SyncCheck.started_at >= bindparam("since"))
+    .group_by(SyncCheck.result)
+)

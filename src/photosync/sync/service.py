@@ -445,6 +445,10 @@ class SyncService:
     def recent_checks(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
         return self.ledger.recent(user_id, limit)
 
+    def results_since(self, moment: datetime) -> dict[str, int]:
+        """Checks of everyone since ``moment``, by result (``/metrics``)."""
+        return self.ledger.results_since(moment)
+
     def histories(self, user_ids: Sequence[str]) -> dict[str, History]:
         """Each user's latest check, in one query (the admin page's); never-checked users are
         left out."""

@@ -254,6 +254,28 @@ class SyncTasks:
             clock=clock,
         )
 
+    def queue_depth(self) -> int | None:
+        """Tasks waiting: the broker queue's length, or the embedded pool's tasks queued and
+        running. None when the broker could not be asked (``/metrics`` then leaves it out)."""
+        if not self.distributed:
+            with self._idle:
+                return self._pending
+        from kombu.exceptions import OperationalError  # a broker that does not answer
+
+        conn = self.celery.connection_for_read(connect_timeout=2)
+        try:
+            with conn:
+                try:
+                    declared = conn.default_channel.queue_declare(  # type: ignore[attr-defined]
+                        queue=self.settings.task_queue, passive=True
+                    )
+                except conn.channel_errors:
+                    return 0  # the broker drops an empty queue (Redis) or has none yet
+                return int(declared.message_count)
+        except (OSError, OperationalError, *conn.connection_errors):  # type: ignore[misc]
+            log.warning("the task queue's depth could not be read from the broker")
+            return None
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until the embedded pool has no task queued or running (including the checks a
         ``check_everyone`` sends); False if ``timeout`` came first."""
