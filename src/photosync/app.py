@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse
 
 from photosync import __version__
 from photosync.context import Context
 from photosync.directory import routes as directory_routes
 from photosync.directory.services import DirectoryService
+from photosync.health import readiness
 from photosync.mailbox import graph as mailbox_graph
 from photosync.mailbox.services import MailboxService
 from photosync.portal import routes as portal_routes
@@ -46,7 +47,7 @@ def app_for(services: Services) -> Root:
     sharepoint = sites_routes.create_app()
     token = directory_routes.create_app()
     portal = portal_routes.create_app()
-    meta = _meta_app()
+    meta = _meta_app(services)
     for app in (graph, sharepoint, token, portal, meta):
         provide(app, registry)
 
@@ -56,7 +57,7 @@ def app_for(services: Services) -> Root:
         if not schema:
             extra = {**mailbox_graph.OPENAPI_PATHS, **sites_routes.OPENAPI_PATHS}
             schema.update(
-                merged_openapi("photosync", __version__, (graph, sharepoint, token), extra)
+                merged_openapi("photosync", __version__, (graph, sharepoint, token, meta), extra)
             )
         return schema
 
@@ -66,18 +67,38 @@ def app_for(services: Services) -> Root:
             Part(graph, prefixes=("/v1.0/",)),
             Part(sharepoint, prefixes=("/_api/", "/_layouts/", "/User Photos/")),
             Part(token, contains=("/oauth2/",)),
-            Part(meta, paths=frozenset({"/healthz", "/openapi.json", "/_docs"})),
+            Part(meta, paths=frozenset({"/healthz", "/readyz", "/openapi.json", "/_docs"})),
         ],
         fallback=portal,
     )
 
 
-def _meta_app() -> FastAPI:
-    """The health check and the API description of every sub-application."""
+def _meta_app(services: Services) -> FastAPI:
+    """Health, readiness, and the API description of every sub-application."""
     app = FastAPI(title="photosync", version=__version__, docs_url="/_docs", redoc_url=None)
+    probes = {
+        "database": services.ctx.db.check,
+        "blob_store": services.ctx.blobs.check,
+        "broker": services.tasks.check_broker,
+    }
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> PlainTextResponse:
-        return PlainTextResponse("ok")
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The database, the blob store and the broker answer",
+        responses={503: {"description": "Not ready: `failing` names what does not answer"}},
+    )
+    def readyz() -> JSONResponse:
+        # A plain (threaded) route: the probes block, for at most health.TIMEOUT seconds.
+        state = readiness(probes)
+        return JSONResponse(
+            state.as_json(),
+            status_code=200 if state.ready else 503,
+            headers={"Cache-Control": "no-store"},
+        )
 
     return app
