@@ -252,7 +252,7 @@ def backup_command(env: Env, folder: Path) -> None:
 
 
 @main.command("restore")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @pass_env
 def restore_command(env: Env, folder: Path) -> None:
     """Restore a `photosync backup` FOLDER into this deployment, which must be empty.
