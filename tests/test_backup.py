@@ -151,6 +151,18 @@ def test_a_damaged_backup_or_a_used_target_is_refused(tmp_path: Path, sqlite_url
         with pytest.raises(BackupError, match="is not empty"):
             restore(services.ctx, tmp_path / "backup")
 
+    # A target blob store with a file of another deployment is refused; one with files of this
+    # very backup (a restore that stopped before its rows) is taken, so the restore can rerun.
+    retry = make_settings(tmp_path / "retry", f"sqlite:///{tmp_path / 'retry.db'}")
+    with deployment(retry) as services:
+        foreign = services.ctx.blobs.put(b"someone else's")
+        with pytest.raises(BackupError, match="not in this backup"):
+            restore(services.ctx, tmp_path / "backup")
+        services.ctx.blobs.delete(foreign)
+        some = next((tmp_path / "backup" / "blobs").rglob("*/*/*"))
+        services.ctx.blobs.put(some.read_bytes())
+        assert restore(services.ctx, tmp_path / "backup").rows > 0
+
     users = tmp_path / "backup" / "tables" / "users.jsonl"
     users.write_bytes(users.read_bytes().replace(b"Alice", b"Mallory"))
     fresh = tmp_path / "fresh"

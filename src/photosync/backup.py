@@ -13,9 +13,11 @@ A backup is a folder:
 
 A logical copy rather than ``pg_dump`` or SQLite's backup file, because a restore must cross
 database kinds (SQLite + folder → PostgreSQL + S3 is how a deployment scales out). A restore goes
-into an EMPTY deployment only: it migrates the database to the backup's revision, checks every
-file against the manifest, copies the blobs (checking each one's sha256), inserts the rows in
-dependency order in one transaction, and then migrates to the newest schema.
+into an EMPTY deployment only (its blob store may hold files of this same backup, left by a
+restore that stopped before its rows, so that it can be run again): it migrates the database
+to the backup's revision, checks every file against the manifest, copies the blobs (checking
+each one's sha256), inserts the rows in dependency order in one transaction, and then migrates
+to the newest schema.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +50,7 @@ MANIFEST = "manifest.json"
 # The columns that name a blob of the blob store (the rest of the bytes live in the database).
 BLOB_REFERENCES = {PhotoRendition.__tablename__: "sha256"}
 _BATCH = 1000
+COPY_THREADS = 8
 
 Say = Callable[[str], None]
 
@@ -97,8 +101,8 @@ def backup(ctx: Context, folder: Path, say: Say = lambda _: None) -> Summary:
             tables[table.name] = {"rows": rows, "sha256": digest.hexdigest()}
             say(f"{table.name}: {rows} rows")
     copy = FilesystemBlobStore(folder / "blobs")
-    size = 0
-    for key in sorted(wanted):
+
+    def copy_one(key: str) -> int:
         try:
             data = ctx.blobs.get(key)
         except KeyError:
@@ -107,7 +111,9 @@ def backup(ctx: Context, folder: Path, say: Say = lambda _: None) -> Summary:
                 "(was photosync gc running?); run the backup again"
             ) from None
         copy.put(data)
-        size += len(data)
+        return len(data)
+
+    size = _each(copy_one, sorted(wanted))
     say(f"{len(wanted)} photo files ({size} bytes)")
     manifest = {
         "format": FORMAT,
@@ -196,22 +202,22 @@ def restore(ctx: Context, folder: Path, say: Say = lambda _: None) -> Summary:
     if script.get_revision(revision) is None:
         raise BackupError(f"the backup's schema {revision} is unknown to this photosync version")
     _check_files(folder, manifest)
-    _check_empty(ctx)
+    source = FilesystemBlobStore(folder / "blobs")
+    keys = list(source.keys())
+    if len(keys) != (expected := manifest["blobs"]["count"]):
+        raise BackupError(f"the backup has {len(keys)} photo files, its manifest says {expected}")
+    _check_empty(ctx, set(keys))
     _migrate_to(ctx.db, script, revision)
 
-    source = FilesystemBlobStore(folder / "blobs")
-    count = size = 0
-    for key in list(source.keys()):  # blobs before the rows that point to them
+    def copy_one(key: str) -> int:
         data = source.get(key)
         if sha256_hex(data) != key:
             raise BackupError(f"photo file {key} in the backup is damaged (its sha256 differs)")
         ctx.blobs.put(data)
-        count += 1
-        size += len(data)
-    if count != manifest["blobs"]["count"]:
-        raise BackupError(
-            f"the backup has {count} photo files, its manifest says {manifest['blobs']['count']}"
-        )
+        return len(data)
+
+    size = _each(copy_one, keys)  # blobs before the rows that point to them
+    count = len(keys)
     say(f"{count} photo files ({size} bytes)")
 
     rows = 0
@@ -231,6 +237,13 @@ def restore(ctx: Context, folder: Path, say: Say = lambda _: None) -> Summary:
     return Summary(len(manifest["tables"]), rows, count, size, revision)
 
 
+def _each(copy_one: Callable[[str], int], keys: list[str]) -> int:
+    """``copy_one`` of every key, several at once (an object store's latency, not its bandwidth,
+    is what a copy of many small files waits on); the bytes copied."""
+    with ThreadPoolExecutor(COPY_THREADS) as pool:
+        return sum(pool.map(copy_one, keys))
+
+
 def _check_files(folder: Path, manifest: dict[str, Any]) -> None:
     known = {table.name for table in metadata.sorted_tables}
     for name, expected in manifest["tables"].items():
@@ -247,7 +260,9 @@ def _check_files(folder: Path, manifest: dict[str, Any]) -> None:
             raise BackupError(f"{path} is damaged (its sha256 differs from the manifest's)")
 
 
-def _check_empty(ctx: Context) -> None:
+def _check_empty(ctx: Context, backed_up: set[str]) -> None:
+    """No row in the database; in the blob store, nothing but photo files of this backup (left
+    by an earlier attempt that stopped before its rows: the restore can be run again)."""
     live = MetaData()
     with ctx.db.engine.connect() as conn:
         live.reflect(conn)
@@ -259,8 +274,11 @@ def _check_empty(ctx: Context) -> None:
                     f"the target database is not empty (table {table.name} has rows): "
                     "restore into a new deployment"
                 )
-    if next(iter(ctx.blobs.keys()), None) is not None:
-        raise BackupError("the target blob store is not empty: restore into a new deployment")
+    if not set(ctx.blobs.keys()) <= backed_up:
+        raise BackupError(
+            "the target blob store has photo files that are not in this backup: "
+            "restore into a new deployment"
+        )
 
 
 def _migrate_to(db: Database, script: ScriptDirectory, revision: str) -> None:

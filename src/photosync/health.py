@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-TIMEOUT = 1.5
+TIMEOUT = 2.0
 OK = "ok"
 
 Probe = Callable[[], str | None]

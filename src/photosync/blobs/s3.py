@@ -1,8 +1,11 @@
 """Blobs in an S3-compatible bucket: object ``PREFIX + sha256``, written once, never changed.
 
 A put never exposes a partial object: an S3 PUT is atomic (readers see the whole object or
-none), and the body carries its MD5 so the service refuses bytes damaged on the way. A put of
-bytes already stored uploads nothing: it finds the object with a HEAD and restarts its clock.
+none), and the body carries its MD5 so the service refuses bytes damaged on the way. A put is
+conditional (``If-None-Match: *``), so an object is never replaced, and a new blob costs one
+request, not a HEAD and a PUT: when the object is already there the service answers 412 and the
+put restarts the object's clock instead. (A service that ignores the condition overwrites the
+object with the same bytes and a new clock, which comes to the same.)
 
 A blob's clock (``age``, ``keep``, ``collect``) is the object's ``kept-at`` metadata (seconds
 since the epoch, by the writer's clock), written by ``put``; an object without it (copied in by
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 KEPT_AT = "kept-at"
+# 412: If-None-Match failed (the object exists); 409: another conditional PUT of it is under way.
+_ALREADY_THERE = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 # Short enough that a dead endpoint fails a request (and /readyz) in seconds, not minutes.
 CLIENT_CONFIG = Config(
@@ -62,21 +67,29 @@ class S3BlobStore:
 
     def put(self, data: bytes) -> str:
         key = sha256_hex(data)
-        name = self._name(key)
+        try:
+            self._upload(key, data, only_new=True)
+            return key
+        except ClientError as exc:
+            if _code(exc) not in _ALREADY_THERE:
+                raise
         try:
             self.keep(key)  # already there: restart its clock, as a new row will point to it
-            return key
-        except BlobNotFound:
-            pass
+        except BlobNotFound:  # a concurrent writer's PUT had not finished, or gc took it
+            self._upload(key, data, only_new=False)  # the same bytes: replacing them is harmless
+        return key
+
+    def _upload(self, key: str, data: bytes, *, only_new: bool) -> None:
+        extra: dict[str, Any] = {"IfNoneMatch": "*"} if only_new else {}
         self.client.put_object(
             Bucket=self.bucket,
-            Key=name,
+            Key=self._name(key),
             Body=data,
             ContentMD5=base64.b64encode(hashlib.md5(data).digest()).decode(),
             ContentType="application/octet-stream",
             Metadata={KEPT_AT: _now()},
+            **extra,
         )
-        return key
 
     def get(self, key: str) -> bytes:
         try:
@@ -153,7 +166,10 @@ def _now() -> str:
     return f"{time.time():.3f}"
 
 
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def _not_found(exc: ClientError, key: str) -> Exception:
     """BlobNotFound for a missing object; any other S3 error as it is."""
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    return BlobNotFound(key) if code in _MISSING else exc
+    return BlobNotFound(key) if _code(exc) in _MISSING else exc
