@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 import pytest
+import trustme
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -261,12 +263,40 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class LocalCA:
+    """A throw-away certificate authority (trustme) and a server certificate it signed for
+    127.0.0.1, ::1 and localhost. Nothing outside the test run trusts it."""
+
+    ca_bundle: Path  # the CA certificate (PEM): for SSL_CERT_FILE, REQUESTS_CA_BUNDLE, cafile=
+    certfile: Path  # the server's certificate chain (PEM): `photosync serve --certfile`
+    keyfile: Path  # its private key (PEM): `photosync serve --keyfile`
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client's TLS context that trusts this CA only (httpx's ``verify=``)."""
+        return ssl.create_default_context(cafile=str(self.ca_bundle))
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
+    folder = tmp_path_factory.mktemp("test-ca")
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "::1", "localhost")
+    local = LocalCA(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    ca.cert_pem.write_to_path(str(local.ca_bundle))
+    server.private_key_pem.write_to_path(str(local.keyfile))
+    local.certfile.write_bytes(b"".join(blob.bytes() for blob in server.cert_chain_pems))
+    return local
+
+
 @dataclass
 class LiveServer:
     url: str
     data_dir: Path
     process: subprocess.Popen[bytes]
     env: dict[str, str]
+    # What an httpx client needs to trust this server (the test CA's context over HTTPS).
+    verify: ssl.SSLContext | bool = True
 
     def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run the photosync CLI against this server's data folder."""
@@ -279,10 +309,18 @@ class LiveServer:
             timeout=120,
         )
 
+    def http(self, **kwargs: Any) -> httpx.Client:
+        """An httpx client for this server (trusting the test CA when it serves HTTPS)."""
+        return httpx.Client(base_url=self.url, verify=self.verify, timeout=30, **kwargs)
+
 
 def start_server(
-    data_dir: Path, *extra: str, env_extra: dict[str, str] | None = None
+    data_dir: Path,
+    *extra: str,
+    env_extra: dict[str, str] | None = None,
+    tls: LocalCA | None = None,
 ) -> LiveServer:
+    """``photosync serve`` on a free port, answering /healthz; over HTTPS with ``tls``."""
     port = free_port()
     env = {
         **os.environ,
@@ -291,23 +329,25 @@ def start_server(
         "PHOTOSYNC_LOG_LEVEL": "warning",
         **(env_extra or {}),
     }
-    log = open(data_dir.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - lives with the process
+    if tls is not None:
+        extra = (*extra, "--certfile", str(tls.certfile), "--keyfile", str(tls.keyfile))
+    log_path = data_dir.parent / f"server-{port}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - lives with the process
     process = subprocess.Popen(
         [sys.executable, "-m", "photosync", "serve", "--port", str(port), *extra],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    verify: ssl.SSLContext | bool = tls.client_context() if tls else True
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"server exited: {(data_dir.parent / f'server-{port}.log').read_text()}"
-            )
+            raise RuntimeError(f"server exited: {log_path.read_text()}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return LiveServer(url, data_dir, process, env)
+            if httpx.get(f"{url}/healthz", timeout=1, verify=verify).status_code == 200:
+                return LiveServer(url, data_dir, process, env, verify)
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()

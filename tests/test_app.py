@@ -46,6 +46,7 @@ def test_the_api_description_lists_every_route(app: Root, client: TestClient) ->
     assert "get" in schema["paths"]["/_layouts/15/userphoto.aspx"]
     assert "put" in schema["paths"]["/v1.0/me/photo/$value"]
     assert "post" in schema["paths"]["/oauth2/v2.0/token"]
+    assert "get" in schema["paths"]["/avatar/{name}"]
     assert client.get("/_docs").status_code == 200
 
 
@@ -57,6 +58,8 @@ def test_each_api_answers_unknown_paths_in_its_own_shape(client: TestClient) -> 
     assert sharepoint.json()["error"]["message"]["lang"] == "en-US"
     oauth = client.get("/oauth2/v2.0/token")
     assert oauth.status_code == 405 and set(oauth.json()) == {"error", "error_description"}
+    avatar = client.get("/avatar/no/such/thing")
+    assert avatar.status_code == 404 and set(avatar.json()["error"]) == {"code", "message"}
     page = client.get("/no/such/page")
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
 

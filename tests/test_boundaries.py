@@ -26,7 +26,7 @@ import pytest
 import photosync
 
 ROOT = Path(photosync.__file__).resolve().parent
-ROLES = ("directory", "mailbox", "sites", "sync", "portal", "imaging", "blobs")
+ROLES = ("directory", "mailbox", "sites", "sync", "portal", "imaging", "blobs", "avatar")
 COMPOSITION_ROOT = ("photosync.services", "photosync.app", "photosync.cli")
 WEB = ("fastapi", "starlette")
 DOMAIN_MODULES = frozenset(

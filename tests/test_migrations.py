@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -33,3 +35,31 @@ def test_sqlite_runs_in_wal_mode(tmp_path: object, sqlite_url: str) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     db.dispose()
+
+
+def test_0006_gives_existing_users_their_address_digests(tmp_path: Path) -> None:
+    import hashlib
+
+    from sqlalchemy import create_engine, text
+
+    from photosync.directory.addresses import digests
+    from photosync.migrations import upgrade
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (id, upn, upn_key, display_name, mail, is_admin, has_mailbox,"
+                " failed_sign_ins, created_at) VALUES ('u1', 'Ann@Example.org', 'ann@example.org',"
+                " 'Ann', 'ann.other@example.org', 0, 1, 0, '2026-01-01 00:00:00')"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = set(conn.execute(text("SELECT digest, user_id, kind FROM address_digests")))
+    engine.dispose()
+    upn, mail = digests(["Ann@Example.org"]), digests(["ann.other@example.org"])
+    assert rows == {(d, "u1", "upn") for d in upn} | {(d, "u1", "mail") for d in mail}
+    assert hashlib.md5(b"ann@example.org").hexdigest() in upn
+    assert len(rows) == 4

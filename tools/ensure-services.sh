@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the real components the test suite talks to are installed and running:
-# PostgreSQL (for the PostgreSQL half of the suite), Redis (the Celery tests' broker) and Debian's
-# Chromium (browser tests).
+# PostgreSQL (for the PostgreSQL half of the suite), Redis (the Celery tests' broker), Debian's
+# Chromium (browser tests) and OpenLDAP's slapd (the LDAP connector's tests start their own).
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 
@@ -9,6 +9,10 @@ need_apt=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fc-list 2>/dev/null | grep -qi dejavu || need_apt+=(fonts-dejavu-core)
+# The tests run slapd themselves (a throw-away database on a free port); the package's own
+# service is not used.
+[ -x /usr/sbin/slapd ] || need_apt+=(slapd)
+command -v ldapsearch >/dev/null 2>&1 || need_apt+=(ldap-utils)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

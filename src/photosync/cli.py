@@ -16,7 +16,15 @@ import click
 
 from photosync import __version__
 from photosync.audit import AuditLog, UnknownUser
-from photosync.cli_support import BadSettings, CommandEnv, columns, fail, pass_env
+from photosync.cli_support import (
+    BadSettings,
+    CommandEnv,
+    Commands,
+    bind_port,
+    columns,
+    fail,
+    pass_env,
+)
 from photosync.context import Context
 from photosync.directory.cli import Needs as DirectoryNeeds
 from photosync.directory.cli import apps, users
@@ -67,7 +75,7 @@ def _serves_every_role(
     return env, env, env
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="photosync")
 @click.option(
     "--data",
@@ -78,7 +86,18 @@ def _serves_every_role(
 )
 @click.pass_context
 def main(ctx: click.Context, data_dir: Path | None) -> None:
-    """photosync: an organisation's profile pictures, self-hosted."""
+    """photosync: an organisation's profile pictures, self-hosted.
+
+    \b
+    For scripts:
+      Every listing and status command takes --json; its keys (named in the
+      command's help) are stable: new keys may be added, none renamed or removed.
+      Exit status 0: done; 1: an error, said in one sentence on standard error;
+      2: bad usage or a bad PHOTOSYNC_* setting. PHOTOSYNC_DEBUG=1 shows the
+      traceback of an unexpected error instead of its sentence.
+      Passwords are asked with a hidden prompt on a terminal, else read from the
+      first line of standard input.
+    """
     ctx.obj = env = Env(data_dir)
     ctx.call_on_close(env.close)
 
@@ -95,22 +114,44 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 @click.option(
     "--demo", is_flag=True, help="Create demo users with photos (once) and say how to sign in."
 )
+@click.option(
+    "--certfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Serve HTTPS with this PEM certificate (chain); needs --keyfile.",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The PEM private key of --certfile.",
+)
 @click.pass_obj
-def serve(env: Env, host: str, port: int, data_dir: Path | None, demo: bool) -> None:
+def serve(
+    env: Env,
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    demo: bool,
+    certfile: Path | None,
+    keyfile: Path | None,
+) -> None:
     """Run the whole system (directory, mailbox, sites, portal) on one port."""
     import uvicorn
 
     from photosync.app import app_for
 
+    if (certfile is None) != (keyfile is None):
+        raise click.UsageError("--certfile and --keyfile go together: give both for HTTPS")
     if data_dir is not None:
         env.data_dir = data_dir
+    env.settings  # noqa: B018  (a bad setting is reported before the port is taken)
+    listening = bind_port(host, port)
     services = env.services()  # applies migrations
     if demo:
         from photosync.demo import create_demo
 
         for line in create_demo(services):
             click.echo(line)
-    base = f"http://{host}:{port}"
+    base = f"{'https' if certfile else 'http'}://{host}:{port}"
     settings = env.settings
     click.echo(f"photosync {__version__} on {base}  (data: {settings.data_dir.resolve()})")
     click.echo(f"  portal {base}/   Graph {base}/v1.0   SharePoint {base}/_api")
@@ -124,15 +165,19 @@ def serve(env: Env, host: str, port: int, data_dir: Path | None, demo: bool) -> 
     if collector is not None:
         click.echo(f"  old photo versions collected on schedule '{settings.gc_schedule}' (UTC)")
         collector.start()
+    config = uvicorn.Config(
+        app_for(services),
+        host=host,
+        port=port,
+        log_level=os.environ.get("PHOTOSYNC_LOG_LEVEL", "info"),
+        proxy_headers=True,
+        server_header=False,
+        # uvicorn loads them with ssl.SSLContext.load_cert_chain: a bad file fails at start.
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
     try:
-        uvicorn.run(
-            app_for(services),
-            host=host,
-            port=port,
-            log_level=os.environ.get("PHOTOSYNC_LOG_LEVEL", "info"),
-            proxy_headers=True,
-            server_header=False,
-        )
+        uvicorn.Server(config).run(sockets=[listening])
     finally:
         for running in (scheduler, collector):
             if running is not None:
@@ -293,7 +338,13 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 @click.option(
     "--limit", default=100, show_default=True, type=click.IntRange(min=0), help="0: no limit."
 )
-@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="JSON lines instead of a table, one object a change: "
+    "{at, actor, action, user, address, user_agent, detail}.",
+)
 @pass_env
 def audit_log(
     env: Env, upn: str | None, since: datetime | None, action: str, limit: int, as_json: bool

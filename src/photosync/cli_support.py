@@ -9,11 +9,15 @@ import cycle runs through the CLI.
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 from collections.abc import Callable, Sequence
 from functools import update_wrapper
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from photosync.settings import Settings
 
@@ -62,6 +66,66 @@ def pass_env(command: Callable[Concatenate[Any, P], R]) -> Callable[P, R]:
 def fail(message: str) -> click.ClickException:
     """An error for the person at the terminal: one line, no traceback, exit status 1."""
     return click.ClickException(message)
+
+
+DEBUG_VARIABLE = "PHOTOSYNC_DEBUG"
+
+
+class Commands(click.Group):
+    """photosync's top-level group: THE place where an error that no command turned into a
+    sentence becomes one, on standard error, with exit status 1 (click's usage errors keep 2).
+    ``PHOTOSYNC_DEBUG=1`` lets the traceback through instead, for a bug report."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get(DEBUG_VARIABLE, "").strip() not in ("", "0"):
+                raise
+            raise fail(explain(exc)) from None
+
+
+def explain(exc: Exception) -> str:
+    """One sentence for an error nothing else explained."""
+    if isinstance(exc, DBAPIError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return (
+            f"cannot use the database ({reason}); check PHOTOSYNC_DATABASE_URL and that the "
+            f"database server is running (set {DEBUG_VARIABLE}=1 for the traceback)"
+        )
+    return (
+        f"unexpected error: {type(exc).__name__}: {exc} "
+        f"(set {DEBUG_VARIABLE}=1 for the traceback, and report it)"
+    )
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """The listening socket for ``serve``, bound before anything is announced, so that a
+    busy port is one sentence (and exit status 1), not a start-up message and then a crash."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise fail(f"cannot listen on {host}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    # As uvicorn does: a restart may reuse a port whose old connections are in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise fail(
+                f"port {port} on {host} is already in use: stop what listens there, "
+                "or choose another port with --port"
+            ) from None
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
 
 
 def columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

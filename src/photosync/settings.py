@@ -21,6 +21,8 @@ ENV_PREFIX = "PHOTOSYNC_"
 # "automatic" also checks on every photo.changed event.
 SyncPolicy = Literal["on-user-action", "manual", "automatic"]
 SYNC_POLICIES: tuple[str, ...] = get_args(SyncPolicy)
+# Who may fetch /avatar/{hash} (photosync.avatar): anyone, signed-in callers, or nobody.
+AvatarAccess = Literal["public", "signed-in", "off"]
 # The Celery brokers photosync is tested with (Redis, RabbitMQ).
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
 
@@ -79,6 +81,9 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a URL starting with {'://, '.join(BROKER_SCHEMES)}://")
         return value
 
+    # --- serving in production (HTTPS, metrics, logs) -------------------------------------
+    # Strict-Transport-Security max-age (seconds) on answers given over HTTPS (0: no header).
+    hsts_max_age: int = Field(default=31_536_000, ge=0)
     # --- Storage for more than one machine (blobs/s3.py; docs/operations.md) ---
     # Where photo bytes live: a folder under data_dir, or an S3-compatible bucket. Credentials
     # for S3 come the standard AWS way (AWS_ACCESS_KEY_ID…, AWS_PROFILE, an instance role).
@@ -110,6 +115,103 @@ class Settings(BaseSettings):
     # Photo versions kept per user (the current photo and a pending preview among them, always);
     # ``photosync gc`` deletes older ones, and the blobs no version uses any more.
     photo_history_keep: int = Field(default=10, ge=0)
+
+    # --- LDAP and Active Directory (sync/ldap.py: --from ldap, --to ldap) -----------------------
+    # ldap://host[:port] or ldaps://host[:port]; empty: no directory configured.
+    ldap_url: str = ""
+    # Upgrade an ldap:// connection with StartTLS before binding.
+    ldap_starttls: bool = False
+    # Empty: an anonymous bind (read-only directories).
+    ldap_bind_dn: str = ""
+    ldap_password: str = ""
+    # A file holding the password (a mounted secret); wins over ldap_password.
+    ldap_password_file: Path | None = None
+    ldap_base_dn: str = ""
+    ldap_filter: str = "(objectClass=person)"
+    # Which attribute names a person: userPrincipalName (Active Directory) or mail (OpenLDAP's
+    # inetOrgPerson).
+    ldap_match_attribute: str = "userPrincipalName"
+    # Photo attributes read, first found wins; and written.
+    ldap_read_attributes: str = "jpegPhoto,thumbnailPhoto"
+    ldap_write_attributes: str = "thumbnailPhoto"
+    # thumbnailPhoto's pixel size (Active Directory recommends 96); jpegPhoto is written at 648.
+    ldap_thumbnail_size: int = Field(default=96, ge=16, le=648)
+    # CA certificates (PEM) that verify ldaps:// and StartTLS; empty: the system's.
+    ldap_ca_bundle: Path | None = None
+    # "automatic": a saved or deleted mailbox photo is written to the directory within
+    # seconds (a --from mailbox --to ldap check of that user); "off": only by `sync now`.
+    ldap_export: Literal["off", "automatic"] = "off"
+
+    @field_validator("ldap_url")
+    @classmethod
+    def _valid_ldap_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.lower().startswith(("ldap://", "ldaps://")):
+            raise ValueError("expected a URL starting with ldap:// or ldaps://")
+        return value
+
+    @field_validator("ldap_write_attributes", "ldap_read_attributes")
+    @classmethod
+    def _valid_photo_attributes(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [n for n in names if n.lower() not in ("thumbnailphoto", "jpegphoto")]
+        if not names or unknown:
+            raise ValueError("expected thumbnailPhoto and/or jpegPhoto, separated by commas")
+        return ",".join(names)
+
+    # --- Microsoft 365: the API rate limits photosync answers with, and the connector --------
+    # Per app or user, on Graph (/v1.0) and SharePoint (/_api, /_layouts, /User Photos) each:
+    # requests per second and requests in flight; over either, 429 with Retry-After, as
+    # Microsoft answers. Empty (the default): no limit, at no cost.
+    api_rate_limit: float | None = Field(default=None, gt=0)
+    api_max_concurrent: int | None = Field(default=None, ge=1)
+    # The tenant the m365 source and targets talk to (photosync.m365). Authority: the login
+    # host, Graph: the Graph host, MySite: the My Site host (https://contoso-my.sharepoint.com),
+    # Admin: the SharePoint admin site (https://contoso-admin.sharepoint.com).
+    m365_tenant_id: str = ""
+    m365_client_id: str = ""
+    m365_client_secret: str = ""
+    # A PEM file with the app's certificate and its private key (SharePoint needs it).
+    m365_certificate: Path | None = None
+    m365_authority: str = "https://login.microsoftonline.com"
+    m365_graph_url: str = "https://graph.microsoft.com"
+    m365_mysite_url: str = ""
+    m365_admin_url: str = ""
+    # A CA bundle to verify the tenant's hosts with (private CAs, tests); empty: the system's.
+    m365_ca_bundle: Path | None = None
+    # Photo requests in flight at once (Graph allows 4 per app) and retries of a throttled one.
+    m365_concurrency: int = Field(default=4, ge=1, le=64)
+    m365_max_retries: int = Field(default=6, ge=0, le=20)
+
+    @field_validator(
+        "api_rate_limit", "api_max_concurrent", "m365_certificate", "m365_ca_bundle", mode="before"
+    )
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    # --- avatar URL (/avatar/{hash}, the Libravatar/Gravatar protocol; photosync.avatar) ---
+    # "signed-in": a portal cookie or a bearer token; "public": anyone; "off": 404 for all.
+    avatar_access: AvatarAccess = "signed-in"
+    # URL prefixes a ``d=URL`` default may redirect to, separated by commas or spaces (e.g.
+    # "https://intranet.example.org/avatars/"); any other URL gets the fallback image instead.
+    avatar_default_urls: str = ""
+    # Seconds a client may reuse an avatar without asking (the photo can change); a URL with
+    # ``?v=`` naming the photo's current version is immutable instead.
+    avatar_max_age: int = Field(default=300, ge=0)
+
+    @field_validator("avatar_default_urls")
+    @classmethod
+    def _valid_default_urls(cls, value: str) -> str:
+        for prefix in value.replace(",", " ").split():
+            scheme, _, rest = prefix.partition("://")
+            if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+                raise ValueError(f"expected URL prefixes such as https://host/path/, not {prefix}")
+        return value
+
+    @property
+    def avatar_default_url_prefixes(self) -> tuple[str, ...]:
+        return tuple(self.avatar_default_urls.replace(",", " ").split())
 
     @property
     def sqlalchemy_url(self) -> str:

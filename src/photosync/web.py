@@ -10,6 +10,8 @@ sub-application a request reached is the shape it gets.
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from photosync.audit_http import RecordOrigin
+from photosync.edge import Edge
 from photosync.ttlcache import NotInMemory
 
 P = ParamSpec("P")
@@ -100,9 +103,17 @@ def plain_error(request: Request, exc: ApiError) -> Response:
     )
 
 
-def sub_app(title: str, render: ErrorRenderer, **kwargs: Any) -> FastAPI:
+def sub_app(
+    title: str,
+    render: ErrorRenderer,
+    *,
+    unrouted: Callable[[Request], ApiError] | None = None,
+    **kwargs: Any,
+) -> FastAPI:
     """A sub-application whose every error (raised, unrouted, invalid, or a crash) is
-    answered by ``render``. Its routes are described by the root app's /openapi.json."""
+    answered by ``render``. Its routes are described by the root app's /openapi.json.
+
+    ``unrouted``: the API's own answer for a path it has no route for (else a plain 404)."""
     app = FastAPI(
         title=title,
         openapi_url=None,
@@ -117,6 +128,8 @@ def sub_app(title: str, render: ErrorRenderer, **kwargs: Any) -> FastAPI:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404 and unrouted is not None:
+            return render(request, unrouted(request))
         code = _FRAMEWORK_CODES.get(exc.status_code, "BadRequest")
         return render(
             request, ApiError(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
@@ -212,6 +225,86 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+# --- throttling: 429 and Retry-After, as Microsoft's APIs answer a caller that asks too much --
+
+
+class Throttle:
+    """Requests per second (a token bucket holding one second's worth) and requests in flight,
+    per caller, for one sub-application; over either, 429 with ``Retry-After`` in its error shape.
+
+    ``identify`` names the caller from the request (an app or a user for a valid bearer token,
+    the session for a cookie, else the client address), or None for a request that will be
+    refused anyway (a bad token): those are not counted against anyone. Built only when a limit
+    is set (``PHOTOSYNC_API_RATE_LIMIT`` / ``_MAX_CONCURRENT``), so unlimited costs nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: float | None,
+        max_concurrent: int | None,
+        identify: Callable[[Request], str | None],
+        render: ErrorRenderer,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.max_concurrent = max_concurrent
+        self.identify = identify
+        self.render = render
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, as of)
+        self._in_flight: dict[str, int] = {}
+        self.refused = 0
+
+    def _wait(self, caller: str) -> float:
+        """0 if ``caller`` may go now (and counts the request), else seconds to wait."""
+        if (
+            self.max_concurrent is not None
+            and self._in_flight.get(caller, 0) >= self.max_concurrent
+        ):
+            return 1.0
+        if self.rate is not None:
+            now = self.clock()
+            burst = max(1.0, self.rate)
+            tokens, as_of = self._buckets.get(caller, (burst, now))
+            tokens = min(burst, tokens + (now - as_of) * self.rate)
+            if tokens < 1.0:
+                self._buckets[caller] = (tokens, now)
+                return (1.0 - tokens) / self.rate
+            self._buckets[caller] = (tokens - 1.0, now)
+            if len(self._buckets) > 100_000:  # callers long gone hold a full bucket anyway
+                self._buckets.clear()
+        return 0.0
+
+    async def __call__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        caller = self.identify(request) if scope["type"] == "http" else None
+        if caller is None:
+            await app(scope, receive, send)
+            return
+        wait = self._wait(caller)
+        if wait > 0:
+            self.refused += 1
+            seconds = str(max(1, math.ceil(wait)))
+            error = ApiError(
+                429,
+                "TooManyRequests",
+                f"Too many requests from this application or user; retry after {seconds} s.",
+                {"Retry-After": seconds},
+            )
+            await self.render(request, error)(scope, receive, send)
+            return
+        self._in_flight[caller] = self._in_flight.get(caller, 0) + 1
+        try:
+            await app(scope, receive, send)
+        finally:
+            left = self._in_flight[caller] - 1
+            if left:
+                self._in_flight[caller] = left
+            else:
+                del self._in_flight[caller]
+
+
 @dataclass(frozen=True)
 class Part:
     """A sub-application and the request paths it answers (full paths, nothing stripped)."""
@@ -220,6 +313,7 @@ class Part:
     prefixes: Sequence[str] = ()
     paths: frozenset[str] = frozenset()
     contains: Sequence[str] = ()
+    throttle: Throttle | None = None
 
     def answers(self, path: str) -> bool:
         return (
@@ -238,12 +332,13 @@ class Root:
     neither and adds no middleware stack of its own on the way to the hot image routes.
     """
 
-    def __init__(self, parts: Sequence[Part], fallback: FastAPI) -> None:
+    def __init__(self, parts: Sequence[Part], fallback: FastAPI, *, hsts_max_age: int = 0) -> None:
         self.parts = tuple(parts)
         self.fallback = fallback
-        # Every change a request makes is audited with its address and user agent: set here,
-        # once, around whichever sub-application answers.
-        self._dispatch = RecordOrigin(self._route)
+        # Every change a request makes is audited with its address and user agent, and every
+        # answer gets the headers of the edge: set here, once, around whichever sub-application
+        # answers.
+        self._dispatch = Edge(RecordOrigin(self._route), hsts_max_age=hsts_max_age)
 
     @property
     def apps(self) -> tuple[FastAPI, ...]:
@@ -251,10 +346,14 @@ class Root:
 
     def app_for_path(self, path: str) -> FastAPI:
         """The sub-application that answers ``path``."""
+        part = self._part_for_path(path)
+        return part.app if part is not None else self.fallback
+
+    def _part_for_path(self, path: str) -> Part | None:
         for part in self.parts:
             if part.answers(path):
-                return part.app
-        return self.fallback
+                return part
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -263,7 +362,13 @@ class Root:
         await self._dispatch(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app_for_path(scope.get("path", ""))(scope, receive, send)
+        part = self._part_for_path(scope.get("path", ""))
+        if part is None:
+            await self.fallback(scope, receive, send)
+        elif part.throttle is not None:
+            await part.throttle(part.app, scope, receive, send)
+        else:
+            await part.app(scope, receive, send)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -32,13 +32,15 @@ def rows(text: str) -> list[UserRow | Refused]:
 def test_rows_are_read_with_their_line_numbers_and_optional_columns() -> None:
     got = rows(
         "upn,name,mail,admin,has_mailbox,password\n"
-        "ann@example.org,Ann Lee,ann.lee@example.org,yes,no,pw one\n"
+        "ann@example.org,Ann Lee,ann.lee@example.org,yes,no,pw one is long\n"
         "\n"
         "BOB@example.org,Bob,,FALSE,1,\n"
         'cy@example.org,"Cy, Jr.",,0,true,\n'
     )
     assert got == [
-        UserRow(2, "ann@example.org", "Ann Lee", "ann.lee@example.org", True, False, "pw one"),
+        UserRow(
+            2, "ann@example.org", "Ann Lee", "ann.lee@example.org", True, False, "pw one is long"
+        ),
         UserRow(4, "BOB@example.org", "Bob", None, False, True, None),
         UserRow(5, "cy@example.org", "Cy, Jr.", None, False, True, None),
     ]
@@ -67,6 +69,20 @@ def test_bad_rows_are_refused_with_their_line_number_and_why() -> None:
         "line 8: OK@example.org is already on line 2",
     ]
     assert [r.upn for r in got if isinstance(r, UserRow)] == ["ok@example.org", "last@example.org"]
+
+
+def test_a_weak_password_refuses_its_row() -> None:
+    got = rows(
+        "upn,name,password\n"
+        "short@example.org,Short,secret\n"
+        "common@example.org,Common,password1234\n"
+        "good@example.org,Good,a good long passphrase\n"
+    )
+    assert [str(r) for r in got if isinstance(r, Refused)] == [
+        "line 2: the password is too short: use at least 12 characters (short@example.org)",
+        "line 3: the password is one of the most common ones: choose another (common@example.org)",
+    ]
+    assert [r.upn for r in got if isinstance(r, UserRow)] == ["good@example.org"]
 
 
 def test_a_quoted_field_over_two_lines_keeps_the_numbering_true() -> None:
@@ -232,3 +248,56 @@ def test_bad_usage_is_exit_status_2(tmp_path: Path) -> None:
     result = run(data, "users", "import", str(binary))
     assert result.exit_code == 2 and "not a UTF-8 text file" in result.output
     assert "Traceback" not in result.output
+
+
+# --- aliases (the avatar URL finds people by any of their addresses) ------------------------
+
+
+def test_aliases_are_read_as_active_directory_exports_proxy_addresses() -> None:
+    got = rows(
+        "upn,name,aliases\n"
+        "ann@example.org,Ann,SMTP:Ann.Lee@example.org;smtp:al@example.org X500:/o=x/cn=ann\n"
+        "bob@example.org,Bob,\n"
+        "cy@example.org,Cy,-\n"
+        "dee@example.org,Dee,dee@example.org;DEE@example.org\n"
+        "eve@example.org,Eve,not-an-address\n"
+    )
+    assert [getattr(row, "aliases", None) for row in got[:4]] == [
+        ("Ann.Lee@example.org", "al@example.org"),
+        None,  # not given: left as it is
+        (),  # "-": none
+        ("dee@example.org",),
+    ]
+    assert got[4] == Refused(6, "'not-an-address' in aliases is not an e-mail address")
+
+
+def test_aliases_are_kept_changed_and_cleared_by_later_imports(services: Services) -> None:
+    directory = services.directory
+
+    def who(address: str) -> str | None:
+        user = directory.user_by_address_digest(md5(address))
+        return user.upn if user else None
+
+    def run(text: str) -> Any:
+        good = [row for row in rows(text) if isinstance(row, UserRow)]
+        return directory.import_users(good)
+
+    run("upn,name,aliases\nann@example.org,Ann,smtp:a1@example.org;a2@example.org\n")
+    assert who("a1@example.org") == who("A2@Example.org ") == who("ann@example.org")
+    assert who("ann@example.org") == "ann@example.org"
+    same = run("upn,name,aliases\nann@example.org,Ann,a2@example.org;A1@example.org\n")
+    assert (same.updated, same.unchanged) == (0, 1)
+    assert run("upn,name\nann@example.org,Ann\n").unchanged == 1  # no column: kept
+    assert who("a1@example.org") == "ann@example.org"
+    changed = run("upn,name,aliases\nann@example.org,Ann,a3@example.org\n")
+    assert changed.updated == 1
+    assert (who("a1@example.org"), who("a3@example.org")) == (None, "ann@example.org")
+    run("upn,name,aliases\nann@example.org,Ann,-\n")
+    assert who("a3@example.org") is None
+    assert who("ann@example.org") == "ann@example.org"  # the UPN stays
+
+
+def md5(address: str) -> str:
+    import hashlib
+
+    return hashlib.md5(address.strip().lower().encode()).hexdigest()

@@ -51,7 +51,7 @@ def test_list_users_searches_names_and_upns(
 def test_passwords_are_argon2id_hashes(services: Services) -> None:
     from photosync.directory.models import User
 
-    services.directory.add_user("h@example.org", "H", password="s3cret pass")
+    services.directory.add_user("h@example.org", "H", password="s3cret passphrase")
     with services.ctx.db.session() as session:
         stored = session.query(User).one().password_hash
     assert stored is not None and stored.startswith("$argon2id$")
@@ -186,5 +186,5 @@ def test_a_password_set_by_an_admin_is_audited(
     services: Services, make_user: Callable[..., UserInfo]
 ) -> None:
     user = make_user("pw@example.org")
-    services.directory.set_password(user.upn, "another one", actor="cli")
+    services.directory.set_password(user.upn, "another one, longer", actor="cli")
     assert _audited(services, "user.password_set") == [("user.password_set", user.id, {})]

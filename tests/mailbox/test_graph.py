@@ -106,6 +106,24 @@ def test_one_size_metadata(client: TestClient, alice: UserInfo, alice_auth: dict
         )
 
 
+def test_a_size_not_offered_says_what_is_offered(
+    client: TestClient, alice_auth: dict[str, str]
+) -> None:
+    put_photo(client, alice_auth, jpeg(800, 600))
+    for path in ("photos/648x648", "photos/648x648/$value"):
+        error = assert_graph_error(
+            client.get(f"/v1.0/me/{path}", headers=alice_auth), 404, "ImageNotFound"
+        )
+        assert error["message"] == (
+            "648 is not offered for this photo; offered: 48, 64, 96, 120, 240, 360, 432, 504."
+        )
+    error = assert_graph_error(
+        client.get("/v1.0/me/photos/100x100", headers=alice_auth), 404, "ImageNotFound"
+    )
+    assert error["message"].startswith("No photo has the size '100x100'; sizes: 48x48, ")
+    assert "Exception" not in error["message"]
+
+
 @pytest.mark.parametrize(
     ("side", "offered"),
     [(504, ALL_SIZES[:-1]), (300, [48, 64, 96, 120, 240]), (1000, ALL_SIZES)],

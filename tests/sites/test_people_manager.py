@@ -136,9 +136,10 @@ def test_set_single_value_property_own_other_admin_app(
     assert set_prop(sign_in(services, admin), bob, "Department", "Sales") == 200
     assert set_prop(app_auth(services, "Sites.FullControl.All"), bob, "Office", "B12") == 200
     assert set_prop(app_auth(services, "Sites.Read.All"), bob, "Office", "C3") == 403
-    # Picture properties are kept by photosync, not set by hand.
-    assert set_prop(alice_auth, alice, "PictureURL", "http://evil/x.jpg") == 400
-    assert set_prop(alice_auth, alice, "SPS-PicturePlaceholderState", "0") == 400
+    # Picture properties are kept by photosync: only admins and full-control apps set them
+    # (tests/sites/test_library_files.py), not people by hand.
+    assert set_prop(alice_auth, alice, "PictureURL", "http://evil/x.jpg") == 403
+    assert set_prop(alice_auth, alice, "SPS-PicturePlaceholderState", "0") == 403
     assert set_prop(alice_auth, alice, "bad name!", "x") == 400
 
     mine = props(client.get(f"{PEOPLE}/GetMyProperties", headers=alice_auth).json())

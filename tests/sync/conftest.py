@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from slapd import Slapd, running_slapd
 
 from photosync.directory.interfaces import UserInfo
 from photosync.services import Services
@@ -135,3 +136,9 @@ def dying(services: Services, rewire: Rewire) -> DyingTarget:
     target = DyingTarget(SitesProfileTarget(services.sites, services.sync.ledger))
     rewire(target=target)
     return target
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """A real OpenLDAP server for this test process (tests take an organisational unit each)."""
+    yield from running_slapd(tmp_path_factory.mktemp("slapd"))

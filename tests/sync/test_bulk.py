@@ -58,7 +58,7 @@ def test_all_users_with_a_report(data: Path, tmp_path: Path) -> None:
     assert "checking every user (3)" in result.output
     assert "3 checked, 0 failed" in result.output
     rows = read_report(report)
-    assert list(rows[0]) == ["upn", "result", "reason", "error"]
+    assert list(rows[0]) == ["upn", "result", "reason", "error", "note"]
     assert {r["upn"]: r["result"] for r in rows} == {
         "alice@example.org": "updated",
         "bob@example.org": "updated",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from photosync.directory.interfaces import UserInfo
+from photosync.directory.interfaces import AppInfo, UserInfo
 
 # Graph scopes (delegated) and application roles that read or write *someone's* photo.
 READ_ANY = frozenset({"User.Read.All", "ProfilePhoto.Read.All", "User.ReadBasic.All"})
@@ -33,6 +33,8 @@ PROFILE_READ_ROLES = frozenset(
 )
 PROFILE_WRITE_ROLES = frozenset({"Sites.FullControl.All", "User.ReadWrite.All"})
 PROFILE_WRITE_OWN = frozenset({"User.ReadWrite"})
+# Graph's user listing (GET /users) for apps: the roles that read every user's profile.
+USER_LIST_ROLES = frozenset({"User.Read.All", "User.ReadWrite.All"})
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,21 @@ class Principal:
         """Whether ``id_or_upn`` (as written in a URL) is the caller's own id or UPN."""
         own = self.user
         return own is not None and id_or_upn.strip().lower() in (own.id, own.upn.lower())
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+def may_sign_in(account: UserInfo | AppInfo) -> bool:
+    """Whether an account may get a token or a session, and go on using those it has: every
+    request checks it, so a disabled user or a revoked app stops working at its next request."""
+    return not account.disabled
+
+
+def may_see_photo_of(principal: Principal, user: UserInfo) -> bool:
+    """Whether ``principal`` is shown ``user``'s photo at all: a disabled user's is shown to
+    admins only (others get "no photo": Graph's 404, the placeholder in sites)."""
+    return not user.disabled or principal.is_admin
 
 
 # --- mailbox photos (Graph's /users/{id}/photo) --------------------------------------------
@@ -98,7 +115,39 @@ def may_change_profile(principal: Principal, user_id: str) -> bool:
     )
 
 
+def may_write_library(principal: Principal) -> bool:
+    """Files of the User Photos library and the picture properties of anyone's profile, as
+    PnP's uploader writes them: admins, and apps with full control of the sites."""
+    if principal.kind == "app":
+        return "Sites.FullControl.All" in principal.scopes
+    return principal.is_admin
+
+
+# --- avatar URLs (/avatar/{hash}, Libravatar/Gravatar) ---------------------------------------
+
+
+def may_fetch_avatars(principal: Principal | None, access: str) -> bool:
+    """PHOTOSYNC_AVATAR_ACCESS: ``public`` (anyone, no credentials needed), ``signed-in`` (a
+    person or an application that authenticated), ``off`` (nobody)."""
+    if access == "public":
+        return True
+    return access == "signed-in" and principal is not None
+
+
+def may_see_names_in_avatars(principal: Principal | None) -> bool:
+    """Whether an avatar may show who an address belongs to (``d=initials`` from the display
+    name): only to a caller who authenticated. For anyone else an unknown address and a
+    person without a photo must look exactly alike."""
+    return principal is not None
+
+
 # --- administration -------------------------------------------------------------------------
+
+
+def may_list_users(principal: Principal) -> bool:
+    """Graph's ``GET /users``: signed-in people (they see everyone's basic profile, as in
+    Entra ID) and apps with a role that reads users."""
+    return principal.kind == "user" or bool(principal.scopes & USER_LIST_ROLES)
 
 
 def may_administer(principal: Principal) -> bool:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from photosync.directory.access import Principal
+from photosync.directory.access import Principal, may_sign_in
 from photosync.directory.cookies import sign_session_id as sign_session_id
 from photosync.directory.cookies import unsign_session_id
 from photosync.directory.services import DirectoryService
@@ -37,11 +37,18 @@ def _invalid(message: str) -> ApiError:
     )
 
 
-def _verify_bearer(directory: DirectoryService, token: str) -> TokenClaims:
+def request_origin(request: Request) -> str:
+    """``scheme://host[:port]`` this request came to: the audience of tokens for this host."""
+    return str(request.base_url).rstrip("/")
+
+
+def _verify_bearer(directory: DirectoryService, token: str, request: Request) -> TokenClaims:
     # The expiry is checked against the clock on every request; signature, issuer and
     # audience once per distinct token (see TokenIssuer.verify).
     try:
-        return directory.tokens.verify(token, directory.ctx.clock())
+        return directory.tokens.verify(
+            token, directory.ctx.clock(), lambda: request_origin(request)
+        )
     except InvalidToken as exc:
         raise _invalid(f"Access token validation failure: {exc}.") from exc
 
@@ -73,14 +80,16 @@ def authenticate(
     """
     token = _bearer_token(request)
     if token is not None:
-        claims = _verify_bearer(directory, token)
+        claims = _verify_bearer(directory, token, request)
         if claims.kind == "app":
             if not directory.app_exists(claims.subject, memory_only=memory_only):
-                raise _invalid("The application no longer exists.")
+                raise _invalid("The application no longer exists or was revoked.")
             return Principal("app", claims.subject, None, claims.roles, None, "bearer")
         user = directory.get_user(claims.subject, memory_only=memory_only)
         if user is None:
             raise _invalid("The user no longer exists.")
+        if not may_sign_in(user):
+            raise _invalid("The user account is disabled.")
         return Principal("user", user.id, user, claims.scopes, claims.session_id, "bearer")
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
@@ -94,10 +103,10 @@ def _from_cookie(
     directory: DirectoryService, request: Request, value: str, *, csrf: bool
 ) -> Principal | None:
     session_id = unsign_session_id(directory.ctx.settings.signing_key, value)
-    session = directory.get_session(session_id) if session_id else None
-    user = directory.get_user(session.user_id) if session else None
-    if session is None or user is None:
+    found = directory.signed_in(session_id) if session_id else None
+    if found is None:
         return None
+    session, user = found
     # A cross-site form can send the cookie but cannot set a header: API calls made with the
     # cookie that change something carry the session's token in one.
     if csrf and request.method not in SAFE_METHODS:
@@ -107,6 +116,28 @@ def _from_cookie(
     return Principal(
         "user", user.id, user, frozenset(DELEGATED_SCOPES), session.id, "cookie", session.csrf_token
     )
+
+
+def caller_key(request: Request, directory: DirectoryService) -> str | None:
+    """Who a request counts against for rate limits: the app or user of a valid bearer token,
+    the sign-in session of a cookie, else the client address; None for a bad token (refused
+    by the route anyway, and never counted against the app or user it names)."""
+    try:
+        token = _bearer_token(request)
+    except ApiError:
+        return None
+    if token is not None:
+        try:
+            claims = directory.tokens.verify(
+                token, directory.ctx.clock(), lambda: request_origin(request)
+            )
+        except InvalidToken:
+            return None
+        return f"{claims.kind}:{claims.subject}"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return f"cookie:{cookie}"
+    return f"address:{request.client.host if request.client else ''}"
 
 
 def require(principal: Principal | None) -> Principal:

@@ -8,7 +8,7 @@ written; the rest of the file still counts. A file that cannot be read as a user
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +17,12 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from photosync import audit
 from photosync.db import new_id
+from photosync.directory import addresses
 from photosync.directory.models import User
+from photosync.directory.passwords import password_problem
 
 REQUIRED = ("upn", "name")
-OPTIONAL = ("mail", "admin", "has_mailbox", "password")
+OPTIONAL = ("mail", "admin", "has_mailbox", "password", "aliases")
 COLUMNS = REQUIRED + OPTIONAL
 TRUE = frozenset({"yes", "true", "1"})
 FALSE = frozenset({"no", "false", "0"})
@@ -43,6 +45,8 @@ class UserRow:
     is_admin: bool | None = None
     has_mailbox: bool | None = None
     password: str | None = None
+    # Other e-mail addresses of the user (the avatar URL finds them by any); () clears them.
+    aliases: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,13 @@ def _row(line: int, values: dict[str, str]) -> UserRow | Refused:
             return Refused(line, f"{column} is {raw!r}; write yes or no (true/false, 1/0)")
     # A password is taken as written (spaces included); an empty cell means "none given".
     password = values.get("password", "") or None
+    weak = password_problem(password) if password else None
+    if weak:
+        return Refused(line, f"{weak} ({upn})")
+    try:
+        aliases = _aliases(values.get("aliases", ""))
+    except ValueError as exc:
+        return Refused(line, str(exc))
     return UserRow(
         line=line,
         upn=upn,
@@ -152,7 +163,31 @@ def _row(line: int, values: dict[str, str]) -> UserRow | Refused:
         is_admin=flags["admin"],
         has_mailbox=flags["has_mailbox"],
         password=password,
+        aliases=aliases,
     )
+
+
+def _aliases(cell: str) -> tuple[str, ...] | None:
+    """The ``aliases`` cell: addresses separated by ``;`` or spaces, as Active Directory's
+    ``proxyAddresses`` are exported (``SMTP:``/``smtp:`` prefixes dropped, other kinds such as
+    ``X500:`` or ``SIP:`` skipped). Empty: not given; ``-``: none (clears them). ValueError
+    names an entry that is not an e-mail address."""
+    cell = cell.strip()
+    if not cell:
+        return None
+    if cell == "-":
+        return ()
+    found: dict[str, str] = {}
+    for token in cell.replace(";", " ").split():
+        prefix, colon, rest = token.partition(":")
+        if colon and "@" not in prefix:
+            if prefix.lower() != "smtp":
+                continue
+            token = rest
+        if upn_problem(token) is not None:
+            raise ValueError(f"{token!r} in aliases is not an e-mail address")
+        found.setdefault(token.lower(), token)
+    return tuple(found.values())
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -208,6 +243,14 @@ def write_batch(
     created: list[tuple[str | None, dict[str, Any]]] = []
     changed: list[tuple[str | None, dict[str, Any]]] = []
     unchanged = 0
+    # The addresses of every user added, or whose mail or aliases changed (directory.addresses).
+    readdressed: dict[str, dict[addresses.Kind, Collection[str | None]]] = {}
+    with_aliases = [
+        existing[r.upn.lower()].id
+        for r in rows
+        if r.aliases is not None and r.upn.lower() in existing
+    ]
+    old_aliases = addresses.alias_digests(conn, with_aliases) if with_aliases else {}
     for row in rows:
         old = existing.get(row.upn.lower())
         password_hash = hashes.get(row.line)
@@ -227,6 +270,11 @@ def write_batch(
                     "created_at": now,
                 }
             )
+            readdressed[user_id] = {
+                "upn": [row.upn],
+                "mail": [row.mail or row.upn],
+                "alias": row.aliases or (),
+            }
             created.append((user_id, {"line": row.line}))
             continue
         new = {
@@ -236,6 +284,8 @@ def write_batch(
             "has_mailbox": old.has_mailbox if row.has_mailbox is None else row.has_mailbox,
         }
         fields = [name for name, value in new.items() if getattr(old, name) != value]
+        if "mail" in fields:
+            readdressed.setdefault(old.id, {})["mail"] = [str(new["mail"])]
         if fields:
             updates.append(
                 {
@@ -246,6 +296,11 @@ def write_batch(
                     "b_mailbox": new["has_mailbox"],
                 }
             )
+        if row.aliases is not None and addresses.digests(row.aliases) != old_aliases.get(
+            old.id, set()
+        ):
+            readdressed.setdefault(old.id, {})["alias"] = row.aliases
+            fields.append("aliases")
         if password_hash is not None:
             passwords.append({"b_id": old.id, "b_hash": password_hash})
             fields.append("password")
@@ -259,6 +314,7 @@ def write_batch(
         conn.execute(_UPDATE_USER, updates)
     if passwords:
         conn.execute(_SET_PASSWORD, passwords)
+    addresses.write(conn, readdressed)
     audit.record_many(conn, actor=actor, action="user.added", subjects=created)
     audit.record_many(conn, actor=actor, action="user.updated", subjects=changed)
     return [str(s) for s, _ in created], [str(s) for s, _ in changed], unchanged

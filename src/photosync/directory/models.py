@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from photosync.db import Base, UTCDateTime, new_id, utcnow
@@ -23,11 +23,31 @@ class User(Base):
     mail: Mapped[str | None] = mapped_column(String(320), index=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     has_mailbox: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A disabled user cannot sign in, their tokens and sessions stop working, and their photo
+    # is served to nobody but admins; nothing of theirs is deleted until they are removed.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     password_hash: Mapped[str | None] = mapped_column(String(256))
     thumbnail_photo: Mapped[bytes | None] = mapped_column(LargeBinary)
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AddressDigest(Base):
+    """The MD5 and SHA-256 of each e-mail address a user answers to (their UPN, mail and
+    aliases), as the avatar URL names people (``/avatar/{hash}``): an indexed lookup, whatever
+    the directory's size. Written in the same transaction as what it derives from
+    (``directory.addresses``), so it is never out of step. Aliases live only here, as digests:
+    nothing else in photosync reads them."""
+
+    __tablename__ = "address_digests"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # Where the address came from: "upn", "mail" or "alias" (each is replaced on its own).
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
 
 
 class App(Base):
@@ -40,6 +60,11 @@ class App(Base):
     secret_hash: Mapped[str] = mapped_column(String(256))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The public certificate (PEM) whose key signs the app's client assertions, if registered.
+    certificate: Mapped[str | None] = mapped_column(Text)
+    # Set once by a revocation: the app gets no token and its tokens stop working. The row
+    # stays, so that the audit log's ``app:<client id>`` still names something.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SignInSession(Base):

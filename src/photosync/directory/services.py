@@ -7,21 +7,43 @@ import os
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import ColumnElement, Connection, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from photosync import audit
 from photosync.context import Context
-from photosync.directory import importing
+from photosync.directory import addresses, importing
+from photosync.directory.access import may_sign_in
+from photosync.directory.assertions import (
+    AssertionVerifier,
+    BadAssertion,
+    BadCertificate,
+    assertion_client_id,
+    load_certificate,
+)
 from photosync.directory.importing import ImportSummary, UserRow
-from photosync.directory.interfaces import UserInfo
-from photosync.directory.models import THUMBNAIL_PHOTO_MAX_BYTES, App, SignInSession, User
-from photosync.directory.passwords import hash_password, verify_password
-from photosync.directory.tokens import APP_ROLES, DELEGATED_SCOPES, TokenIssuer
+from photosync.directory.interfaces import AppInfo, UserInfo
+from photosync.directory.models import (
+    THUMBNAIL_PHOTO_MAX_BYTES,
+    AddressDigest,
+    App,
+    SignInSession,
+    User,
+)
+from photosync.directory.passwords import hash_password, password_problem, verify_password
+from photosync.directory.tokens import (
+    APP_ROLES,
+    BY_CERTIFICATE,
+    DELEGATED_SCOPES,
+    GRAPH_RESOURCES,
+    TokenIssuer,
+)
 from photosync.ttlcache import FRESHNESS_SECONDS, NotInMemory, TTLCache
 
 # After this many wrong passwords in a row, each further failure locks the account for
@@ -55,16 +77,58 @@ def _info(user: User) -> UserInfo:
         mail=user.mail,
         is_admin=user.is_admin,
         has_mailbox=user.has_mailbox,
+        disabled=user.disabled,
     )
+
+
+def _app_info(app: App) -> AppInfo:
+    return AppInfo(
+        client_id=app.client_id,
+        name=app.name,
+        roles=tuple(app.roles),
+        created_at=app.created_at,
+        revoked_at=app.revoked_at,
+    )
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """One condition on a user listing (Graph's ``$filter``): a property that equals, or
+    starts with, a value; both compared without regard to case, as Graph does."""
+
+    field: Literal["userPrincipalName", "mail"]
+    op: Literal["eq", "startswith"]
+    value: str
+
+    def criterion(self) -> ColumnElement[bool]:
+        column = User.upn_key if self.field == "userPrincipalName" else func.lower(User.mail)
+        value = self.value.lower()
+        if self.op == "eq":
+            return column == value
+        return column.startswith(value, autoescape=True)
 
 
 # The hottest read of the role (every request's token names a user): a statement built once
 # and run on a bare connection, without an ORM session, costs a fraction of a session query.
 _USER_COLUMNS = select(
-    User.id, User.upn, User.display_name, User.mail, User.is_admin, User.has_mailbox
+    User.id,
+    User.upn,
+    User.display_name,
+    User.mail,
+    User.is_admin,
+    User.has_mailbox,
+    User.disabled,
 )
 _USER_INFO = _USER_COLUMNS.where(
     or_(User.id == bindparam("b_id"), User.upn_key == bindparam("b_key"))
+)
+# Two users may share an address (mail is not unique): the one created first wins, so the
+# answer does not change from one request to the next.
+_USER_BY_DIGEST = (
+    _USER_COLUMNS.join(AddressDigest, AddressDigest.user_id == User.id)
+    .where(AddressDigest.digest == bindparam("b_digest"))
+    .order_by(User.created_at, User.id)
+    .limit(1)
 )
 _USERS_BY_ID = _USER_COLUMNS.where(User.id.in_(bindparam("b_user_ids", expanding=True)))
 _BY_NAME = (func.lower(User.display_name), User.upn_key)
@@ -97,16 +161,25 @@ class DirectoryService:
             issuer=settings.token_issuer,
             audience=settings.token_audience,
             lifetime=timedelta(seconds=settings.token_lifetime_seconds),
+            resources=frozenset(
+                {*GRAPH_RESOURCES, *([settings.base_url.rstrip("/")] if settings.base_url else [])}
+            ),
         )
+        self.assertions = AssertionVerifier()
         # The one cache of who exists (users by id and by lower-cased UPN, apps by client id):
         # every request's token names one, and the lookup costs more than serving a small
         # photo. Emptied by USER_CHANGED after this process's commits; another process's
         # changes are seen within FRESHNESS_SECONDS.
         self._known: TTLCache[str, UserInfo | bool] = TTLCache(FRESHNESS_SECONDS)
+        # E-mail digest -> the user, or False for nobody (the avatar URL's lookups): apart from
+        # ``_known`` so that a flood of made-up addresses cannot push the users that tokens
+        # name out of it.
+        self._by_digest: TTLCache[str, UserInfo | bool] = TTLCache(FRESHNESS_SECONDS)
         ctx.events.subscribe(USER_CHANGED, self._forget)
 
     def _forget(self, **_ids: object) -> None:
         self._known.clear()
+        self._by_digest.clear()
 
     # --- users -----------------------------------------------------------------------------
 
@@ -122,7 +195,7 @@ class DirectoryService:
         actor: str = "system",
     ) -> UserInfo:
         upn = upn.strip()
-        problem = importing.upn_problem(upn)
+        problem = importing.upn_problem(upn) or (password_problem(password) if password else None)
         if problem:
             raise DirectoryError(problem)
         with self.ctx.db.write_session() as session:
@@ -140,6 +213,9 @@ class DirectoryService:
             )
             session.add(user)
             session.flush()
+            addresses.write(
+                session.connection(), {user.id: {"upn": [user.upn], "mail": [user.mail]}}
+            )
             audit.record(
                 session.connection(), actor=actor, action="user.added", subject_user_id=user.id
             )
@@ -181,6 +257,19 @@ class DirectoryService:
                     self.ctx.events.publish(USER_CHANGED, user_id=user_id)
         return summary
 
+    def users_after(
+        self, after: str, limit: int, where: UserFilter | None = None
+    ) -> list[UserInfo]:
+        """Up to ``limit`` users whose lower-cased UPN sorts after ``after`` ("" = from the
+        start), in that order, matching ``where``: keyset paging (Graph's ``GET /users``),
+        stable while users come and go, one indexed query a page however deep."""
+        criteria = [User.upn_key > after] if after else []
+        if where is not None:
+            criteria.append(where.criterion())
+        with self.ctx.db.engine.connect() as conn:
+            rows = conn.execute(_USER_COLUMNS.where(*criteria).order_by(User.upn_key).limit(limit))
+            return [UserInfo(*row) for row in rows]
+
     def users_by_id(self, user_ids: Sequence[str]) -> dict[str, UserInfo]:
         """The users with these ids (one query); ids of no user are left out."""
         with self.ctx.db.engine.connect() as conn:
@@ -208,6 +297,42 @@ class DirectoryService:
         # By id (tokens name users by id) and by lower-cased UPN (URLs and the CLI do).
         self._known.put(info.id, info, if_generation=generation)
         self._known.put(info.upn.lower(), info, if_generation=generation)
+        return info
+
+    def get_user_by_account_slug(self, slug: str) -> UserInfo | None:
+        """The user whose SharePoint file name is ``slug`` (``john_contoso_com``), or None.
+
+        SharePoint names a user's thumbnails by the UPN with ``@`` and ``.`` made ``_``, which
+        cannot be undone, so the UPNs are compared in that form (a scan; used by library
+        uploads only, never by reads).
+        """
+        slug_of_upn = func.replace(func.replace(func.lower(User.upn), "@", "_"), ".", "_")
+        with self.ctx.db.engine.connect() as conn:
+            found = conn.execute(select(User.id).where(slug_of_upn == slug.lower())).scalars()
+            ids = list(found)
+        return self.get_user(ids[0]) if len(ids) == 1 else None
+
+    def user_by_address_digest(self, digest: str, *, memory_only: bool = False) -> UserInfo | None:
+        """The user one of whose e-mail addresses has this MD5 or SHA-256 (lower-case hex), or
+        None (``directory.addresses``); ``memory_only`` as for ``get_user``.
+
+        Unlike ``get_user``, "nobody" is remembered too: avatar URLs name outside addresses
+        often (a commenter in a chat or a code review), and each would otherwise cost a query.
+        A user added by this process is found at once (USER_CHANGED empties the cache); one
+        added by another process within FRESHNESS_SECONDS.
+        """
+        known = self._by_digest.get(digest)
+        if isinstance(known, UserInfo):
+            return known
+        if known is False:
+            return None
+        if memory_only:
+            raise NotInMemory(digest)
+        generation = self._by_digest.generation
+        with self.ctx.db.engine.connect() as conn:
+            row = conn.execute(_USER_BY_DIGEST, {"b_digest": digest}).first()
+        info = UserInfo(*row) if row is not None else None
+        self._by_digest.put(digest, info or False, if_generation=generation)
         return info
 
     def list_users(self, search: str = "") -> list[UserInfo]:
@@ -251,6 +376,9 @@ class DirectoryService:
             return {user_id: int(length) for user_id, length in rows}
 
     def set_password(self, id_or_upn: str, password: str, *, actor: str = "system") -> None:
+        problem = password_problem(password)
+        if problem:
+            raise DirectoryError(problem)
         with self.ctx.db.write_session() as session:
             user = self._require(session, id_or_upn)
             user.password_hash = hash_password(password)
@@ -262,6 +390,84 @@ class DirectoryService:
                 action="user.password_set",
                 subject_user_id=user.id,
             )
+
+    # --- lifecycle: disable, enable, the admin role, remove ----------------------------------
+
+    def set_disabled(self, id_or_upn: str, disabled: bool, *, actor: str = "system") -> UserInfo:
+        """Disable (or enable again) a user. Disabling also ends their sign-in sessions, so
+        enabling them again means signing in again. Nothing else of theirs changes."""
+        now = self.ctx.clock()
+        with self.ctx.db.write_session() as session:
+            user = self._require(session, id_or_upn)
+            if disabled:
+                self._keep_an_admin(session, user, "disable")
+            changed = user.disabled != disabled
+            user.disabled = disabled
+            if disabled:
+                session.execute(
+                    update(SignInSession)
+                    .where(SignInSession.user_id == user.id, SignInSession.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+            if changed:
+                audit.record(
+                    session.connection(),
+                    actor=actor,
+                    action="user.disabled" if disabled else "user.enabled",
+                    subject_user_id=user.id,
+                )
+                self.ctx.events.publish_on_commit(session, USER_CHANGED, user_id=user.id)
+            return _info(user)
+
+    def set_admin(self, id_or_upn: str, admin: bool, *, actor: str = "system") -> UserInfo:
+        """Give or take away the admin role."""
+        with self.ctx.db.write_session() as session:
+            user = self._require(session, id_or_upn)
+            if not admin:
+                self._keep_an_admin(session, user, "take the admin role from")
+            if user.is_admin != admin:
+                user.is_admin = admin
+                audit.record(
+                    session.connection(),
+                    actor=actor,
+                    action="user.admin_granted" if admin else "user.admin_revoked",
+                    subject_user_id=user.id,
+                )
+                self.ctx.events.publish_on_commit(session, USER_CHANGED, user_id=user.id)
+            return _info(user)
+
+    def remove_user(self, id_or_upn: str, *, actor: str = "system") -> UserInfo:
+        """Delete the user and, with them, every row that is theirs in any role (photo
+        versions and renditions, profile, library files, sync state, sessions: the foreign
+        keys cascade, in this one transaction). Photo files are left to ``photosync gc``,
+        which deletes files no version uses; audit rows stay and keep the UPN."""
+        with self.ctx.db.write_session() as session:
+            user = self._require(session, id_or_upn)
+            self._keep_an_admin(session, user, "remove")
+            info = _info(user)
+            audit.record(
+                session.connection(),
+                actor=actor,
+                action="user.removed",
+                subject_user_id=user.id,
+                upn=user.upn,
+            )
+            session.execute(delete(User).where(User.id == user.id))
+            self.ctx.events.publish_on_commit(session, USER_CHANGED, user_id=user.id)
+        return info
+
+    def _keep_an_admin(self, session: Session, user: User, doing: str) -> None:
+        """Refuse a change that would leave nobody able to administer photosync in the portal
+        (the CLI can always fix it, but an admin locked out of the admin page is stuck)."""
+        if not user.is_admin or user.disabled:
+            return
+        others = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.is_admin.is_(True), User.disabled.is_(False), User.id != user.id)
+        )
+        if not others:
+            raise DirectoryError(f"cannot {doing} {user.upn}: they are the only enabled admin")
 
     # --- sign-in ---------------------------------------------------------------------------
 
@@ -286,6 +492,15 @@ class DirectoryService:
                     action="signin.failed",
                     subject_user_id=user.id if user else None,
                     reason="unknown-user" if user is None else "no-password",
+                )
+            elif not may_sign_in(_info(user)):
+                verify_password(None, password)  # same cost as a real check
+                audit.record(
+                    conn,
+                    actor=user.upn,
+                    action="signin.failed",
+                    subject_user_id=user.id,
+                    reason="disabled",
                 )
             elif user.locked_until is not None and user.locked_until > now:
                 audit.record(
@@ -360,6 +575,15 @@ class DirectoryService:
                 return None
             return row
 
+    def signed_in(self, session_id: str) -> tuple[SignInSession, UserInfo] | None:
+        """The live session and its user, if the user may still sign in: THE check of a
+        session cookie, on every request (the portal's pages and the APIs)."""
+        session = self.get_session(session_id)
+        user = self.get_user(session.user_id) if session else None
+        if session is None or user is None or not may_sign_in(user):
+            return None
+        return session, user
+
     def end_session(self, session_id: str) -> None:
         with self.ctx.db.write_session() as session:
             row = session.get(SignInSession, session_id)
@@ -376,42 +600,155 @@ class DirectoryService:
 
     # --- apps ------------------------------------------------------------------------------
 
-    def add_app(self, name: str, roles: list[str], actor: str = "system") -> tuple[str, str]:
+    def add_app(
+        self,
+        name: str,
+        roles: list[str],
+        actor: str = "system",
+        *,
+        certificate: bytes | None = None,
+    ) -> tuple[str, str]:
+        """Register an app; returns (client id, secret). ``certificate``: a PEM file whose
+        public certificate the app's client assertions are then verified with."""
         unknown = sorted(set(roles) - set(APP_ROLES))
         if unknown:
             raise DirectoryError(
                 f"unknown role(s) {', '.join(unknown)}; known roles: {', '.join(APP_ROLES)}"
             )
+        try:
+            cert = load_certificate(certificate) if certificate is not None else None
+        except BadCertificate as exc:
+            raise DirectoryError(str(exc)) from exc
         secret = secrets.token_urlsafe(32)
         with self.ctx.db.write_session() as session:
-            app = App(name=name, secret_hash=hash_password(secret), roles=sorted(set(roles)))
+            app = App(
+                name=name,
+                secret_hash=hash_password(secret),
+                roles=sorted(set(roles)),
+                certificate=cert.pem if cert else None,
+            )
             session.add(app)
             session.flush()
             audit.record(
-                session.connection(), actor=actor, action="app.added", name=name, roles=app.roles
+                session.connection(),
+                actor=actor,
+                action="app.added",
+                name=name,
+                roles=app.roles,
+                certificate=cert.sha256 if cert else None,
             )
             return app.client_id, secret
 
-    def app_token(self, client_id: str, client_secret: str) -> str | None:
+    def app_token(
+        self, client_id: str, client_secret: str, *, resource: str | None = None
+    ) -> str | None:
+        """A token for an app that proves itself with its secret (None: unknown or wrong)."""
         with self.ctx.db.session() as session:
             app = session.get(App, client_id.strip())
             ok = verify_password(app.secret_hash if app else None, client_secret)
-            if app is None or not ok:
+            if app is None or not ok or not may_sign_in(_app_info(app)):
                 return None
-            return self.tokens.issue_app_token(app.client_id, app.roles, self.ctx.clock())
+            return self.tokens.issue_app_token(
+                app.client_id, app.roles, self.ctx.clock(), audience=resource
+            )
+
+    def app_token_by_assertion(
+        self,
+        assertion: str,
+        *,
+        endpoint: str,
+        resource: str | None = None,
+        client_id: str | None = None,
+    ) -> str:
+        """A token for an app that proves itself with a client assertion signed with its
+        registered certificate's key (BadAssertion says why not). ``client_id``: the form's,
+        if sent, which must be the assertion's."""
+        claimed = assertion_client_id(assertion)
+        if client_id is not None and client_id != claimed:
+            raise BadAssertion("The client assertion was made for another client_id.")
+        client_id = claimed
+        with self.ctx.db.session() as session:
+            app = session.get(App, client_id) if client_id else None
+            if app is None:
+                raise BadAssertion(f"No application with client id {client_id!r} is registered.")
+            if not app.certificate:
+                raise BadAssertion(f"Application {client_id} has no certificate registered.")
+            if not may_sign_in(_app_info(app)):
+                raise BadAssertion(f"Application {client_id} was revoked.")
+            client_id, roles, pem = app.client_id, list(app.roles), app.certificate
+        self.assertions.verify(
+            assertion,
+            client_id=client_id,
+            certificate=load_certificate(pem.encode()),
+            endpoint=endpoint,
+        )
+        return self.tokens.issue_app_token(
+            client_id, roles, self.ctx.clock(), audience=resource, credential=BY_CERTIFICATE
+        )
 
     def app_exists(self, client_id: str, *, memory_only: bool = False) -> bool:
-        """Whether the registered app exists (``get_user``'s cache and ``memory_only`` rule)."""
+        """Whether the registered app exists and may still sign in (not revoked): checked on
+        every request an app makes (``get_user``'s cache and ``memory_only`` rule)."""
         key = f"app:{client_id}"
         if memory_only:
             if self._known.get(key) is not True:
                 raise NotInMemory(key)
             return True
+        generation = self._known.generation
         with self.ctx.db.session() as session:
-            exists = session.get(App, client_id) is not None
-        if exists:
-            self._known.put(key, True)
-        return exists
+            app = session.get(App, client_id)
+            usable = app is not None and may_sign_in(_app_info(app))
+        if usable:
+            self._known.put(key, True, if_generation=generation)
+        return usable
+
+    def list_apps(self) -> list[AppInfo]:
+        """Every registered app, revoked ones too, by name."""
+        with self.ctx.db.session() as session:
+            apps = session.scalars(select(App).order_by(func.lower(App.name), App.client_id))
+            return [_app_info(app) for app in apps]
+
+    def revoke_app(self, client_id: str, *, actor: str = "system") -> AppInfo:
+        """The app gets no more tokens, and those it has stop working at their next request.
+        For good: the row stays, so that the audit log still names it."""
+        with self.ctx.db.write_session() as session:
+            app = self._require_app(session, client_id)
+            if app.revoked_at is None:
+                app.revoked_at = self.ctx.clock()
+                audit.record(
+                    session.connection(),
+                    actor=actor,
+                    action="app.revoked",
+                    client_id=app.client_id,
+                    name=app.name,
+                )
+                self.ctx.events.publish_on_commit(session, USER_CHANGED, client_id=app.client_id)
+            return _app_info(app)
+
+    def rotate_secret(self, client_id: str, *, actor: str = "system") -> tuple[AppInfo, str]:
+        """A new client secret (returned once; only its hash is kept); the old one stops
+        working at once. Tokens already issued stay valid until they expire, as in Entra ID:
+        revoke the app to stop those too."""
+        secret = secrets.token_urlsafe(32)
+        with self.ctx.db.write_session() as session:
+            app = self._require_app(session, client_id)
+            if app.revoked_at is not None:
+                raise DirectoryError(f"app {app.client_id} is revoked; register a new one")
+            app.secret_hash = hash_password(secret)
+            audit.record(
+                session.connection(),
+                actor=actor,
+                action="app.secret_rotated",
+                client_id=app.client_id,
+                name=app.name,
+            )
+            return _app_info(app), secret
+
+    def _require_app(self, session: Session, client_id: str) -> App:
+        app = session.get(App, client_id.strip())
+        if app is None:
+            raise DirectoryError(f"no app with client id {client_id.strip()}")
+        return app
 
     # --- thumbnailPhoto --------------------------------------------------------------------
 

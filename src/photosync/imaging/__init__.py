@@ -10,6 +10,7 @@ from photosync.imaging.pipeline import (
     directory_thumbnail,
     process_upload,
     render_square_sizes,
+    square_master,
 )
 from photosync.imaging.placeholder import placeholder
 from photosync.imaging.sniff import jpeg_size, sniff
@@ -27,4 +28,5 @@ __all__ = [
     "process_upload",
     "render_square_sizes",
     "sniff",
+    "square_master",
 ]

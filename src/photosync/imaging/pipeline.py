@@ -10,7 +10,7 @@ from photosync.imaging.decode import Box, Opened, master_jobs, open_upload
 from photosync.imaging.model import GRAPH_SIZES, MAX_RENDER_SIZE, CropBox, Limits, PhotoSet
 from photosync.imaging.renditions import encode, make_planes, render
 
-__all__ = ["directory_thumbnail", "process_upload", "render_square_sizes"]
+__all__ = ["directory_thumbnail", "process_upload", "render_square_sizes", "square_master"]
 
 THUMBNAIL_SIZE = 64
 # Exchange keeps thumbnailPhoto under 10 KB in practice; the attribute allows 100 KB.
@@ -36,6 +36,17 @@ def process_upload(
     box, side = _square(opened, crop)
     offered = [size for size in wanted if size <= side] or [min(wanted)]
     renditions = render(master_jobs(opened, box, max(offered)), offered)
+    return PhotoSet(opened.kind, opened.width, opened.height, side, renditions)
+
+
+def square_master(data: bytes, *, limits: Limits = Limits(), largest: int) -> PhotoSet:
+    """Validate an image and cut its centre square, at most ``largest`` pixels and never
+    upscaled (a connector's source photo, whatever its size). Raises ImageRejected."""
+    (size,) = _checked_sizes([largest])
+    opened = open_upload(data, limits)
+    box, side = _square(opened, None)
+    size = min(size, side)
+    renditions = render(master_jobs(opened, box, size), [size])
     return PhotoSet(opened.kind, opened.width, opened.height, side, renditions)
 
 

@@ -17,6 +17,7 @@ from photosync.mailbox.errors import (
     MailboxNotEnabled,
     PhotoNotFound,
     PreviewNotFound,
+    SizeNotOffered,
     UserNotFound,
     VersionNotFound,
 )
@@ -49,6 +50,8 @@ def _explained(upn: str) -> Iterator[None]:
         raise fail(f"{upn} has no photo preview") from exc
     except VersionNotFound as exc:
         raise fail(str(exc)) from exc
+    except SizeNotOffered as exc:
+        raise fail(exc.sentence()) from exc
     except PhotoNotFound as exc:
         raise fail(f"{upn} has no photo") from exc
     except ImageRejected as exc:
@@ -174,15 +177,38 @@ def photo_rm(env: Env, upn: str) -> None:
     click.echo(f"photo removed for {upn}")
 
 
+def _info_json(info: PhotoInfo | None) -> dict[str, object] | None:
+    if info is None:
+        return None
+    return {
+        "version": info.version_id,
+        "etag": info.etag,
+        "sizes": list(info.sizes),
+        "set_at": info.created_at.isoformat(),
+        "set_by": info.created_by,
+    }
+
+
 @photo.command("info")
 @click.argument("upn")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object {upn, photo, preview}; each {version, etag, sizes, set_at, set_by} "
+    "or null.",
+)
 @pass_env
-def photo_info(env: Env, upn: str) -> None:
+def photo_info(env: Env, upn: str, as_json: bool) -> None:
     """Show UPN's photo version, sizes and etag (and any pending preview)."""
     mailbox = env.services().mailbox
     with _explained(upn):
         mailbox.mailbox_user(upn)
         current, pending = mailbox.current_photo(upn), mailbox.preview_photo(upn)
+    if as_json:
+        body = {"upn": upn, "photo": _info_json(current), "preview": _info_json(pending)}
+        click.echo(json.dumps(body, indent=2))
+        return
     if current is None and pending is None:
         raise fail(f"{upn} has no photo")
     for label, info in (("photo", current), ("preview", pending)):
@@ -197,7 +223,12 @@ def photo_info(env: Env, upn: str) -> None:
 
 @photo.command("history")
 @click.argument("upn")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="A JSON array of {id, at, by, sha256, sizes, current, preview}, newest first.",
+)
 @pass_env
 def photo_history(env: Env, upn: str, as_json: bool) -> None:
     """List the kept versions of UPN's photo, newest first."""

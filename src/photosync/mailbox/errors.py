@@ -26,6 +26,20 @@ class VersionNotFound(PhotoNotFound):
     """The user has no photo version with this id (never had, or it was collected)."""
 
 
+class SizeNotOffered(PhotoNotFound):
+    """The photo exists, but not at this size (sizes above the upload are never made)."""
+
+    def __init__(self, size: int, offered: tuple[int, ...]) -> None:
+        super().__init__(f"the photo is not offered at {size}x{size}")
+        self.size = size
+        self.offered = offered
+
+    def sentence(self) -> str:
+        """The plain message every edge gives (the CLI, Graph's error body)."""
+        sizes = ", ".join(str(side) for side in self.offered)
+        return f"{self.size} is not offered for this photo; offered: {sizes}"
+
+
 class AccessDenied(PermissionError):
     """The caller may not read or change this user's photo."""
 
@@ -35,6 +49,7 @@ __all__ = [
     "MailboxNotEnabled",
     "PhotoNotFound",
     "PreviewNotFound",
+    "SizeNotOffered",
     "UserNotFound",
     "VersionNotFound",
 ]

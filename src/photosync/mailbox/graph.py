@@ -28,6 +28,7 @@ from photosync.mailbox.errors import (
     AccessDenied,
     MailboxNotEnabled,
     PhotoNotFound,
+    SizeNotOffered,
     UserNotFound,
 )
 from photosync.mailbox.http import (
@@ -68,6 +69,12 @@ def image_not_found() -> ApiError:
         "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' "
         "was thrown.",
     )
+
+
+def size_not_offered(side: int, offered: tuple[int, ...]) -> ApiError:
+    """Graph's code (clients key on it), with a message that says what is offered instead of
+    Exchange's exception name."""
+    return ApiError(404, "ImageNotFound", SizeNotOffered(side, offered).sentence() + ".")
 
 
 def access_denied() -> ApiError:
@@ -117,6 +124,8 @@ def _graph_errors(target: str | None = None) -> Iterator[None]:
         ) from exc
     except MailboxNotEnabled as exc:
         raise no_mailbox() from exc
+    except SizeNotOffered as exc:
+        raise size_not_offered(exc.size, exc.offered) from exc
     except PhotoNotFound as exc:
         raise image_not_found() from exc
     except AccessDenied as exc:
@@ -131,7 +140,8 @@ def parse_size(text: str) -> int:
     """'240x240' (Graph's ids; 'X' also seen) → 240; a size nobody offers is "no image"."""
     width, sep, height = text.lower().partition("x")
     if not sep or width != height or not width.isdigit() or int(width) not in GRAPH_SIZES:
-        raise image_not_found()
+        sizes = ", ".join(f"{side}x{side}" for side in GRAPH_SIZES)
+        raise ApiError(404, "ImageNotFound", f"No photo has the size '{text}'; sizes: {sizes}.")
     return int(width)
 
 
@@ -185,7 +195,7 @@ def _requested_size(request: Request, stored: StoredPhoto) -> int:
     size_text: str | None = request.path_params.get("size")
     size = stored.info.master_size if size_text is None else parse_size(size_text)
     if size not in stored.info.sizes:
-        raise image_not_found()
+        raise size_not_offered(size, tuple(stored.info.sizes))
     return size
 
 
@@ -328,8 +338,12 @@ OPENAPI_PATHS = {
 }
 
 
-def create_app() -> FastAPI:
-    app = sub_app("Microsoft Graph (photos)", graph_error)
+def create_app(*more: APIRouter, unrouted: Callable[[Request], ApiError] | None = None) -> FastAPI:
+    """The Graph sub-application: the photo routes, and ``more`` Graph routers of other roles
+    (the directory's users), all answering Graph's error body."""
+    app = sub_app("Microsoft Graph", graph_error, unrouted=unrouted)
     app.router.routes.extend(_image_routes())
     app.include_router(router)
+    for other in more:
+        app.include_router(other)
     return app

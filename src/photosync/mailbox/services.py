@@ -20,7 +20,12 @@ from sqlalchemy.orm import Session
 from photosync import audit, imaging
 from photosync.blobs import BlobLRU, BlobNotFound, sha256_hex
 from photosync.context import Context
-from photosync.directory.access import Principal, may_read_photo, may_write_photo
+from photosync.directory.access import (
+    Principal,
+    may_read_photo,
+    may_see_photo_of,
+    may_write_photo,
+)
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.imaging import CropBox, Limits
@@ -97,8 +102,13 @@ class MailboxService:
     def check_read(
         self, principal: Principal, id_or_upn: str | None, *, memory_only: bool = False
     ) -> UserInfo:
-        """The user whose photo ``principal`` wants to read (None = their own), if allowed."""
-        return self._check(principal, id_or_upn, may_read_photo, memory_only)
+        """The user whose photo ``principal`` wants to read (None = their own), if allowed.
+
+        A disabled user's photo is "no photo" to all but admins (PhotoNotFound)."""
+        user = self._check(principal, id_or_upn, may_read_photo, memory_only)
+        if not may_see_photo_of(principal, user):
+            raise PhotoNotFound(user.upn)
+        return user
 
     def check_write(
         self, principal: Principal, id_or_upn: str | None, *, memory_only: bool = False

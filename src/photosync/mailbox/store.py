@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from photosync.mailbox.interfaces import PastVersion, PhotoInfo, PhotoNotFound
+from photosync.mailbox.errors import SizeNotOffered
+from photosync.mailbox.interfaces import PastVersion, PhotoInfo
 from photosync.mailbox.models import MailboxPhoto, PhotoRendition, PhotoVersion
 
 
@@ -31,7 +32,7 @@ class StoredPhoto:
         size = self.info.master_size if size is None else size
         key = self.blob_keys.get(size)
         if key is None:
-            raise PhotoNotFound(f"the photo is not offered at {size}x{size}")
+            raise SizeNotOffered(size, tuple(sorted(self.blob_keys)))
         return size, key
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from photosync.portal.pages import page
 from photosync.portal.viewer import CSRF_FIELD, AdminViewer, check_csrf
+from photosync.sync.bulk import write_report
 from photosync.sync.interfaces import ERROR
 from photosync.sync.service import SyncService
 from photosync.sync.tasks import SyncTasks
@@ -60,10 +60,7 @@ def run_report(request: Request, viewer: AdminViewer, run_id: str) -> Response:
     if sync.runs.progress(run_id) is None:
         raise ApiError(404, "NotFound", "There is no such run.")
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["upn", "result", "reason", "error"])
-    for item in sync.runs.items(run_id):
-        writer.writerow([item.upn, item.result or "", item.reason or "", item.error or ""])
+    write_report(sync.runs.items(run_id), out)
     return Response(
         out.getvalue(),
         media_type="text/csv",

@@ -82,13 +82,10 @@ def optional_viewer(request: Request) -> Viewer | None:
     session_id = session_id_from(request)
     if session_id is None:
         return None
-    directory = service(request, DirectoryService)
-    session = directory.get_session(session_id)
-    if session is None:
+    found = service(request, DirectoryService).signed_in(session_id)
+    if found is None:
         return None
-    user = directory.get_user(session.user_id)
-    if user is None:
-        return None
+    session, user = found
     return Viewer(user, session.id, session.csrf_token)
 
 

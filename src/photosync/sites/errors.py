@@ -21,6 +21,11 @@ class UnknownUser(SitesError):
     code = "-2146232832, Microsoft.SharePoint.SPException"
 
 
+class UnknownFile(SitesError):
+    status = 404
+    code = "-2130575338, Microsoft.SharePoint.SPException"
+
+
 class Forbidden(SitesError):
     status = 403
     code = "-2147024891, System.UnauthorizedAccessException"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy.engine import Connection
@@ -13,6 +15,20 @@ from photosync.directory.interfaces import UserInfo
 SizeCode = Literal["S", "M", "L"]
 LIBRARY_FOLDER = "/User Photos/Profile Pictures"
 CLAIMS_PREFIX = "i:0#.f|membership|"
+
+
+# A thumbnail file's name in the library: ``john_contoso_com_MThumb.jpg``.
+THUMB_FILE = re.compile(r"^(?P<acct>.+)_(?P<size>[SML])Thumb\.jpg$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """A file just added to the library (what ``Files/add`` answers)."""
+
+    path: str
+    length: int
+    sha256: str
+    modified_at: datetime
 
 
 def account_slug(upn: str) -> str:

@@ -8,11 +8,13 @@ since every client we know of asks for JSON.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from photosync.sites.interfaces import LibraryEntry
 from photosync.sites.people import PersonView
 
 VERBOSE = "application/json;odata=verbose;charset=utf-8"
@@ -127,6 +129,23 @@ def _collection(values: list[str], verbose: bool) -> Any:
     if verbose:
         return {"__metadata": {"type": "Collection(Edm.String)"}, "results": values}
     return values
+
+
+def file(entry: LibraryEntry, *, verbose: bool) -> dict[str, Any]:
+    """An SP.File, as ``Files/add`` answers it."""
+    body = {
+        "CheckInComment": "",
+        "ETag": f'"{{{entry.sha256[:8].upper()}}},1"',
+        "Exists": True,
+        "Length": str(entry.length),
+        "Name": entry.path.rsplit("/", 1)[-1],
+        "ServerRelativeUrl": entry.path,
+        "TimeLastModified": entry.modified_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "UniqueId": str(uuid.UUID(entry.sha256[:32])),
+    }
+    if verbose:
+        return {"d": {"__metadata": {"type": "SP.File"}, **body}}
+    return body
 
 
 def void(operation: str, *, verbose: bool) -> dict[str, Any]:

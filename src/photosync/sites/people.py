@@ -27,6 +27,16 @@ COMPUTED = frozenset(
         "SPS-PictureTimestamp",
     }
 )
+# The picture's properties: computed, but an admin or an app with full control of the sites
+# may set them after adding files to the library, as PnP's uploader does.
+PICTURE_PROPERTIES = frozenset(
+    {
+        "PictureURL",
+        "SPS-PicturePlaceholderState",
+        "SPS-PictureExchangeSyncState",
+        "SPS-PictureTimestamp",
+    }
+)
 MAX_PROPERTY_VALUE = 4000
 
 
@@ -95,7 +105,12 @@ def person_view(
         "PersonalSpace": f"/personal/{account_slug(user.upn)}/",
         "PictureURL": url or "",
         "SPS-PicturePlaceholderState": "0" if has_picture else "1",
-        "SPS-PictureExchangeSyncState": str(exchange_sync_state(user, editable)),
+        # A picture an app put in the library says what the app set; others follow the mailbox.
+        "SPS-PictureExchangeSyncState": str(
+            profile.exchange_sync_state
+            if profile is not None and profile.picture_source == "library"
+            else exchange_sync_state(user, editable)
+        ),
         "SPS-PictureTimestamp": timestamp or "",
     }
     extra = tuple(sorted((k, v) for k, v in custom.items() if k not in computed))

@@ -30,7 +30,13 @@ from photosync.directory.auth import CurrentPrincipal, DigestPrincipal, authenti
 from photosync.directory.services import DirectoryService
 from photosync.sites import odata
 from photosync.sites.errors import BadRequest, SitesError
-from photosync.sites.interfaces import LIBRARY_FOLDER, SizeCode, account_slug, size_code
+from photosync.sites.interfaces import (
+    LIBRARY_FOLDER,
+    THUMB_FILE,
+    SizeCode,
+    account_slug,
+    size_code,
+)
 from photosync.sites.library import Picture
 from photosync.sites.services import SitesService
 from photosync.ttlcache import NotInMemory
@@ -51,7 +57,11 @@ router = APIRouter(tags=["sites"])
 
 PEOPLE_MANAGER = "/_api/SP.UserProfiles.PeopleManager/{operation}"
 WRITE_OPERATIONS = frozenset({"setmyprofilepicture", "setsinglevalueprofileproperty"})
-_THUMB_FILE = re.compile(r"^(?P<acct>.+)_(?P<size>[SML])Thumb\.jpg$", re.IGNORECASE)
+# ``GetFolderByServerRelativeUrl('…')/Files/add(url='…',overwrite=true)``, as PnP uploads.
+_FILES_ADD = re.compile(
+    r"^GetFolderByServerRelativeUrl\((?P<folder>'(?:[^']|'')*'|@\w+)\)/Files/add\((?P<args>.*)\)$",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 Sites = Annotated[SitesService, Depends(dependency(SitesService))]
@@ -98,7 +108,9 @@ def _userphoto(request: Request, *, memory_only: bool = False) -> Response:
                 raise NotInMemory("an own-Large request may sync")
             # Before the read, so the answer carries a picture the check just took.
             sites.own_large_requested(principal)
-        picture = sites.picture(user.id, code, timestamp=query.get("t"), memory_only=memory_only)
+        picture = sites.picture_for(
+            principal, user, code, timestamp=query.get("t"), memory_only=memory_only
+        )
     except SitesError as exc:
         raise _api_error(exc) from exc
     return picture_response(request, picture, query.get("t"))
@@ -114,7 +126,7 @@ def library_file(
     filename: str, request: Request, principal: CurrentPrincipal, sites: Sites
 ) -> Response:
     """A thumbnail file of the library; asking for your own L file is an own-Large request."""
-    match = _THUMB_FILE.match(filename)
+    match = THUMB_FILE.match(filename)
     if match is None:
         raise ApiError(404, odata_code(404), "File Not Found.")
     slug, code = match.group("acct").lower(), _code(match.group("size"))
@@ -125,7 +137,7 @@ def library_file(
     own = principal.user
     if code == "L" and own is not None and account_slug(own.upn) == slug:
         sites.own_large_requested(principal)
-    found = sites.library_file(f"{LIBRARY_FOLDER}/{slug}_{code}Thumb.jpg")
+    found = sites.library_file(principal, f"{LIBRARY_FOLDER}/{slug}_{code}Thumb.jpg")
     if found is None:
         raise ApiError(404, odata_code(404), "File Not Found.")
     _, picture = found
@@ -216,6 +228,44 @@ def _json_body(body: bytes) -> dict[str, Any]:
     # odata=verbose clients may wrap parameters in {"__metadata": …} — ignore that key.
     payload.pop("__metadata", None)
     return payload
+
+
+# --- the User Photos library, file by file ---------------------------------------------------
+
+
+@router.post("/_api/web/{call:path}")
+async def web_call(
+    call: str, request: Request, principal: CurrentPrincipal, sites: Sites
+) -> Response:
+    """``Files/add`` into the User Photos library (the one web call we answer)."""
+    verbose = odata.wants_verbose(request.headers.get("accept", ""))
+    match = _FILES_ADD.match(call)
+    if match is None:
+        raise ApiError(404, odata_code(), f"Cannot find resource for the request {call}.")
+    try:
+        folder = match.group("folder")
+        if folder.startswith("@"):
+            folder = request.query_params.get(folder, "")
+        _, args = odata.parse_call(f"add({match.group('args')})", dict(request.query_params))
+    except ValueError as exc:
+        raise ApiError(400, odata_code(), str(exc)) from exc
+    if "url" not in args:
+        raise ApiError(400, odata_code(), "Files/add needs url='<file name>'.")
+    if args.get("overwrite", "false").lower() != "true":
+        # Every thumbnail exists once per user; replacing it is the only add that makes sense.
+        raise ApiError(400, odata_code(), "Files/add into Profile Pictures needs overwrite=true.")
+    body = await request.body()
+    try:
+        entry = await run_in_threadpool(
+            sites.add_library_file,
+            principal,
+            odata.odata_string(folder),
+            args["url"].rsplit("/", 1)[-1],
+            body,
+        )
+    except SitesError as exc:
+        raise _api_error(exc) from exc
+    return odata.answer(odata.file(entry, verbose=verbose), verbose)
 
 
 # --- contextinfo ---------------------------------------------------------------------------

@@ -11,33 +11,49 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from urllib.parse import unquote, urlsplit
 
 from photosync import audit, imaging
+from photosync.blobs import sha256_hex
 from photosync.context import Context
 from photosync.directory.access import (
     Principal,
     may_change_profile,
+    may_see_photo_of,
     may_see_profiles,
+    may_write_library,
 )
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.sites import store
-from photosync.sites.errors import BadRequest, Forbidden, PictureRejected, UnknownUser
+from photosync.sites.errors import (
+    BadRequest,
+    Forbidden,
+    PictureRejected,
+    UnknownFile,
+    UnknownUser,
+)
 from photosync.sites.interfaces import (
+    LIBRARY_FOLDER,
     MEDIUM_SIZE,
     SIZE_CODES,
     SMALL_SIZE,
+    THUMB_FILE,
     InTransaction,
+    LibraryEntry,
     OwnLargeHook,
     ProfileStatus,
     SizeCode,
+    size_code,
+    thumbnail_path,
     upn_from_account_name,
 )
-from photosync.sites.library import Library, Picture, Staged
+from photosync.sites.library import Library, Picture, Staged, placeholder
 from photosync.sites.models import PICTURE_SHOWN, PLACEHOLDER_SHOWN
 from photosync.sites.people import (
     COMPUTED,
     MAX_PROPERTY_VALUE,
+    PICTURE_PROPERTIES,
     PersonView,
     exchange_sync_state,
     next_timestamp,
@@ -158,9 +174,31 @@ class SitesService:
         with self.ctx.db.engine.connect() as conn:
             return self.library.read(conn, user_id, code)
 
-    def library_file(self, path: str) -> tuple[str, Picture] | None:
+    def picture_for(
+        self,
+        principal: Principal,
+        user: UserInfo,
+        code: SizeCode,
+        *,
+        timestamp: str | None = None,
+        memory_only: bool = False,
+    ) -> Picture:
+        """``picture`` as ``principal`` is shown it: a disabled user's is the placeholder to
+        all but admins (their picture is kept, and shows again once they are enabled)."""
+        if not may_see_photo_of(principal, user):
+            return placeholder(self.thumbnail_sizes()[code])
+        return self.picture(user.id, code, timestamp=timestamp, memory_only=memory_only)
+
+    def library_file(self, principal: Principal, path: str) -> tuple[str, Picture] | None:
+        """The library file at ``path`` if ``principal`` is shown it (see ``picture_for``)."""
         with self.ctx.db.engine.connect() as conn:
-            return self.library.read_path(conn, path)
+            found = self.library.read_path(conn, path)
+        if found is None:
+            return None
+        user = self.directory.get_user(found[0])
+        if user is None or not may_see_photo_of(principal, user):
+            return None
+        return found
 
     def set_my_picture(self, principal: Principal, data: bytes) -> str:
         """SetMyProfilePicture: the caller's own picture, straight into sites (no mailbox).
@@ -328,6 +366,9 @@ class SitesService:
         name = name.strip()
         if not PROPERTY_NAME.match(name):
             raise BadRequest(f"'{name}' is not a valid profile property name.")
+        if name in PICTURE_PROPERTIES:
+            self._set_picture_property(principal, user, name, value)
+            return
         if name in COMPUTED:
             raise BadRequest(
                 f"The property '{name}' is kept by photosync and cannot be set; "
@@ -346,6 +387,98 @@ class SitesService:
                 property=name,
                 length=len(value),
             )
+
+    # --- the User Photos library, written file by file (PnP's uploader, our m365 connector) --
+
+    def add_library_file(
+        self, principal: Principal, folder: str, filename: str, data: bytes
+    ) -> LibraryEntry:
+        """``Files/add(url=…, overwrite=true)`` into ``…/User Photos/Profile Pictures``.
+
+        The file is kept as sent (a JPEG of at most 5,000,000 bytes) and shown once the profile
+        says so (``PictureURL`` / ``SPS-PicturePlaceholderState`` 0), as SharePoint does.
+        """
+        if not may_write_library(principal):
+            raise Forbidden("Writing to User Photos needs Sites.FullControl.All or an admin.")
+        if not folder.rstrip("/").lower().endswith(LIBRARY_FOLDER.lower()):
+            raise UnknownFile(f"The folder '{folder}' does not exist.")
+        match = THUMB_FILE.match(filename)
+        if match is None:
+            raise BadRequest(
+                "Profile Pictures keeps {account}_SThumb.jpg, _MThumb.jpg and _LThumb.jpg files."
+            )
+        user = self.directory.get_user_by_account_slug(match.group("acct"))
+        if user is None:
+            raise UnknownUser(f"No user's files are named '{match.group('acct')}'.")
+        code = size_code(match.group("size"))
+        assert code is not None
+        if len(data) > UPLOAD_MAX_BYTES:
+            raise PictureRejected(f"A picture may have at most {UPLOAD_MAX_BYTES:,} bytes.", 413)
+        if imaging.sniff(data) != "jpeg":
+            raise PictureRejected("Profile Pictures keeps JPEG files only.", 415)
+        path = thumbnail_path(user.upn, code)
+        now = self.ctx.clock()
+        with self.ctx.db.write_connection() as conn:
+            store.ensure_profile(conn, user.id)
+            store.put_library_file(
+                conn,
+                {
+                    "path": path,
+                    "user_id": user.id,
+                    "size_code": code,
+                    "sha256": sha256_hex(data),
+                    "length": len(data),
+                    "data": data,
+                    "modified_at": now,
+                },
+            )
+            audit.record(
+                conn,
+                actor=principal.actor,
+                action="sites.library.file.added",
+                subject_user_id=user.id,
+                path=path,
+                length=len(data),
+            )
+        self.ctx.events.publish(PICTURE_CHANGED, user_id=user.id)  # after the commit
+        return LibraryEntry(path, len(data), sha256_hex(data), now)
+
+    def _set_picture_property(
+        self, principal: Principal, user: UserInfo, name: str, value: str
+    ) -> None:
+        """PictureURL and the SPS-Picture* properties, written as PnP's uploader writes them
+        after its Files/add calls, and applied as SharePoint applies them."""
+        if not may_write_library(principal):
+            raise Forbidden(
+                f"The property '{name}' is kept by photosync; only an admin or an app with "
+                "Sites.FullControl.All may set it."
+            )
+        value = value.strip()
+        now = self.ctx.clock()
+        with self.ctx.db.write_connection() as conn:
+            store.ensure_profile(conn, user.id)
+            files = store.library_sizes(conn, user.id)
+            values = _picture_property_values(user, name, value, files)
+
+            def apply(previous: str | None) -> dict[str, object]:
+                if values.get("placeholder_state") == PICTURE_SHOWN and name == "PictureURL":
+                    # A new PictureURL is a new picture: versioned URLs of the old one must go.
+                    timestamp = next_timestamp(previous, now)
+                    return {**values, "picture_timestamp": timestamp, "updated_at": now}
+                return values
+
+            store.save_profile(
+                conn, user.id, lambda previous: {**apply(previous), "updated_at": now}
+            )
+            audit.record(
+                conn,
+                actor=principal.actor,
+                action="sites.property.set",
+                subject_user_id=user.id,
+                property=name,
+                length=len(value),
+            )
+        self.ctx.events.publish(PICTURE_CHANGED, user_id=user.id)  # after the commit
 
     def profile_status(self, user_id: str) -> ProfileStatus:
         """What sites shows for a user (portal, diagnostic; the last check is sync's).
@@ -386,6 +519,41 @@ class SitesService:
         if user is None:
             raise UnknownUser(f"The user '{user_id}' does not exist.")
         return user
+
+
+def _picture_property_values(
+    user: UserInfo, name: str, value: str, files: set[str]
+) -> dict[str, object]:
+    """The profile columns a picture property's value sets (BadRequest if it cannot)."""
+    if name == "PictureURL":
+        if not value:
+            return {"placeholder_state": PLACEHOLDER_SHOWN}
+        path = unquote(urlsplit(value).path)
+        if not path.lower().endswith(thumbnail_path(user.upn, "M").lower()):
+            raise BadRequest(f"PictureURL must be the URL of {thumbnail_path(user.upn, 'M')}.")
+        return _shown(user, files)
+    if name == "SPS-PicturePlaceholderState":
+        if value not in ("0", "1"):
+            raise BadRequest("SPS-PicturePlaceholderState is 0 (a picture) or 1 (placeholder).")
+        return _shown(user, files) if value == "0" else {"placeholder_state": PLACEHOLDER_SHOWN}
+    if name == "SPS-PictureExchangeSyncState":
+        if value not in ("0", "1"):
+            raise BadRequest("SPS-PictureExchangeSyncState is 0 or 1.")
+        return {"exchange_sync_state": int(value)}
+    if name == "SPS-PictureTimestamp":
+        if not value.isdigit() or len(value) > 30:
+            raise BadRequest("SPS-PictureTimestamp is a number.")
+        return {"picture_timestamp": value}
+    raise AssertionError(name)
+
+
+def _shown(user: UserInfo, files: set[str]) -> dict[str, object]:
+    missing = [code for code in SIZE_CODES if code not in files]
+    if missing:
+        raise BadRequest(
+            f"User Photos has no {', '.join(missing)} picture of {user.upn}; add the files first."
+        )
+    return {"placeholder_state": PICTURE_SHOWN, "picture_source": "library", "source_etag": None}
 
 
 def _status(user: UserInfo, profile: store.StoredProfile | None, editable: bool) -> ProfileStatus:

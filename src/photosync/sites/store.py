@@ -48,6 +48,7 @@ class StoredProfile:
     picture_source: str | None  # "mailbox" | "upload" | None
     picture_timestamp: str | None  # SPS-PictureTimestamp
     source_etag: str | None  # the mailbox version the picture was taken from
+    exchange_sync_state: int = 0  # SPS-PictureExchangeSyncState as last written
 
 
 def _upserts(build: Callable[[Any], Executable]) -> dict[str, Executable]:
@@ -63,6 +64,7 @@ _PROFILE_COLUMNS = select(
     Profile.picture_source,
     Profile.picture_timestamp,
     Profile.source_etag,
+    Profile.exchange_sync_state,
 )
 _PROFILE = _PROFILE_COLUMNS.where(Profile.user_id == bindparam("b_user_id"))
 _PROFILES = _PROFILE_COLUMNS.where(Profile.user_id.in_(bindparam("b_user_ids", expanding=True)))
@@ -76,9 +78,11 @@ _UPDATE_PROFILE = update(Profile).where(Profile.user_id == bindparam("b_user_id"
 _CREATE_PROFILE = _upserts(lambda upsert: upsert(Profile).on_conflict_do_nothing())
 
 
-def _stored(row: Row[str, int, str | None, str | None, str | None]) -> StoredProfile:
-    user_id, placeholder_state, source, timestamp, etag = row
-    return StoredProfile(user_id, placeholder_state != PLACEHOLDER_SHOWN, source, timestamp, etag)
+def _stored(row: Row[str, int, str | None, str | None, str | None, int]) -> StoredProfile:
+    user_id, placeholder_state, source, timestamp, etag, exchange_sync = row
+    return StoredProfile(
+        user_id, placeholder_state != PLACEHOLDER_SHOWN, source, timestamp, etag, exchange_sync
+    )
 
 
 def profile(conn: Connection, user_id: str) -> StoredProfile | None:
@@ -187,14 +191,17 @@ def set_picture_editable(conn: Connection, enabled: bool) -> str:
 # --- the User Photos library ---------------------------------------------------------------
 
 # One read whether or not there is a file: the profile's timestamp, and the file's sha256 if
-# the library has one at this size (the placeholder otherwise).
+# the library has one at this size and the profile shows its picture (SPS-PicturePlaceholder-
+# State 0); the placeholder otherwise, as SharePoint shows it over files an app left behind.
+_SHOWN_FILE = (
+    (LibraryFile.user_id == Profile.user_id)
+    & (LibraryFile.size_code == bindparam("b_code"))
+    & (Profile.placeholder_state != PLACEHOLDER_SHOWN)
+)
 _THUMBNAIL = (
     select(Profile.picture_timestamp, LibraryFile.sha256)
     .select_from(Profile)
-    .outerjoin(
-        LibraryFile,
-        (LibraryFile.user_id == Profile.user_id) & (LibraryFile.size_code == bindparam("b_code")),
-    )
+    .outerjoin(LibraryFile, _SHOWN_FILE)
     .where(Profile.user_id == bindparam("b_user_id"))
 )
 # The same read with the file's bytes, for when they are not in memory: one statement again, so
@@ -202,10 +209,7 @@ _THUMBNAIL = (
 _THUMBNAIL_WITH_DATA = (
     select(Profile.picture_timestamp, LibraryFile.sha256, LibraryFile.data)
     .select_from(Profile)
-    .outerjoin(
-        LibraryFile,
-        (LibraryFile.user_id == Profile.user_id) & (LibraryFile.size_code == bindparam("b_code")),
-    )
+    .outerjoin(LibraryFile, _SHOWN_FILE)
     .where(Profile.user_id == bindparam("b_user_id"))
 )
 _FILE = (
@@ -219,6 +223,8 @@ _FILE_WITH_DATA = (
     .where(LibraryFile.path == bindparam("b_path"))
 )
 _DELETE_FILES = delete(LibraryFile).where(LibraryFile.user_id == bindparam("b_user_id"))
+_DELETE_FILE = delete(LibraryFile).where(LibraryFile.path == bindparam("b_path"))
+_FILE_CODES = select(LibraryFile.size_code).where(LibraryFile.user_id == bindparam("b_user_id"))
 _INSERT_FILE = insert(LibraryFile)
 
 
@@ -250,6 +256,17 @@ def library_file_with_data(
     """``library_file`` and the file's bytes, from one statement."""
     row = conn.execute(_FILE_WITH_DATA, {"b_path": path}).first()
     return (row[0], row[1], row[2], row[3]) if row is not None else None
+
+
+def put_library_file(conn: Connection, row: Mapping[str, Any]) -> None:
+    """Add a file to the library, replacing the one at its path (``Files/add(overwrite=true)``)."""
+    conn.execute(_DELETE_FILE, {"b_path": row["path"]})
+    conn.execute(_INSERT_FILE, [dict(row)])
+
+
+def library_sizes(conn: Connection, user_id: str) -> set[str]:
+    """The size codes of the files the library has for the user."""
+    return set(conn.execute(_FILE_CODES, {"b_user_id": user_id}).scalars())
 
 
 def replace_library_files(

@@ -10,18 +10,20 @@ ledger is ours.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TextIO
 
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.sql.expression import Executable
 
 from photosync.db import Database, new_id
-from photosync.sync.interfaces import ERROR
+from photosync.sync.interfaces import DEFAULT_ROUTE, ERROR, Route
 from photosync.sync.models import SyncRun, SyncRunItem
 
 ALL = "all"
@@ -39,6 +41,7 @@ class Item:
     result: str | None
     reason: str | None
     error: str | None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Progress:
     total: int
     done: int
     failed: int
+    route: Route = DEFAULT_ROUTE
 
     @property
     def finished(self) -> bool:
@@ -58,9 +62,12 @@ class Progress:
         return self.finished_at is not None or self.done >= self.total
 
 
-def run_key(upns: Sequence[str] | None) -> str:
-    """What identifies "the same command": every user, or this set of UPNs (any order, case)."""
+def run_key(upns: Sequence[str] | None, route: Route = DEFAULT_ROUTE) -> str:
+    """What identifies "the same command": every user, or this set of UPNs (any order, case),
+    on this route (the default route's keys are those of runs from before routes existed)."""
     scope = ALL if upns is None else "\n".join(sorted({upn.strip().lower() for upn in upns}))
+    if not route.is_default:
+        scope = f"{route.source}\n{route.target}\n{scope}"
     return hashlib.sha256(scope.encode()).hexdigest()
 
 
@@ -77,10 +84,11 @@ class BulkRuns:
         *,
         actor: str,
         now: datetime,
+        route: Route = DEFAULT_ROUTE,
     ) -> tuple[str, bool]:
         """The unfinished run of the same command, or a new one over ``people`` (upn, user id
-        or None for no such user): (run id, resumed?)."""
-        key = run_key(upns)
+        or None for no user of ours): (run id, resumed?)."""
+        key = run_key(upns, route)
         with self.db.write_connection() as conn:
             found = conn.execute(
                 select(SyncRun.id)
@@ -100,6 +108,8 @@ class BulkRuns:
                     "actor": actor,
                     "created_at": now,
                     "total": 0,
+                    "source": route.source,
+                    "target": route.target,
                 },
             )
             total = 0
@@ -108,6 +118,13 @@ class BulkRuns:
                 total += len(rows)
             conn.execute(update(SyncRun).where(SyncRun.id == run_id).values(total=total))
         return run_id, False
+
+    def route(self, run_id: str) -> Route:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(
+                select(SyncRun.source, SyncRun.target).where(SyncRun.id == run_id)
+            ).one()
+        return Route(row.source, row.target)
 
     def item(self, run_id: str, position: int) -> Item | None:
         found = self._items(run_id, pending_only=False, after=position - 1, limit=1)
@@ -137,7 +154,8 @@ class BulkRuns:
         return self._items(run_id, pending_only=False)
 
     def mark(self, run_id: str, position: int, *, result: str, error: str | None) -> None:
-        """Done without a check (no such user): there is no check record to carry it."""
+        """Done without a check (no such user, or a source that refused the person before any
+        check): there is no check record to carry it."""
         with self.db.write_connection() as conn:
             conn.execute(
                 update(SyncRunItem)
@@ -176,6 +194,7 @@ class BulkRuns:
                 SyncRunItem.result,
                 SyncRunItem.reason,
                 SyncRunItem.error,
+                SyncRunItem.note,
             )
             .where(SyncRunItem.run_id == run_id, SyncRunItem.position > after)
             .order_by(SyncRunItem.position)
@@ -221,6 +240,8 @@ _PROGRESS = (
         SyncRun.total,
         func.count(SyncRunItem.position).filter(SyncRunItem.done.is_(True)),
         func.count(SyncRunItem.position).filter(SyncRunItem.result == ERROR),
+        SyncRun.source,
+        SyncRun.target,
     )
     .outerjoin(SyncRunItem, SyncRunItem.run_id == SyncRun.id)
     .group_by(SyncRun.id)
@@ -238,11 +259,34 @@ def _progresses(conn: Connection, query: Executable) -> list[Progress]:
             total=total,
             done=int(done),
             failed=int(failed),
+            route=Route(source, target),
         )
-        for run_id, scope, actor, created_at, finished_at, total, done, failed in conn.execute(
-            query
-        )
+        for (
+            run_id,
+            scope,
+            actor,
+            created_at,
+            finished_at,
+            total,
+            done,
+            failed,
+            source,
+            target,
+        ) in conn.execute(query)
     ]
+
+
+REPORT_COLUMNS = ("upn", "result", "reason", "error", "note")
+
+
+def write_report(items: Iterable[Item], out: TextIO) -> None:
+    """A run's report as CSV (the CLI's --report and the admin page's download)."""
+    writer = csv.writer(out)
+    writer.writerow(REPORT_COLUMNS)
+    for item in items:
+        writer.writerow(
+            [item.upn, item.result or "", item.reason or "", item.error or "", item.note or ""]
+        )
 
 
 class Pace:

@@ -7,10 +7,10 @@ some failed (the report lists them), 2 on bad usage (click's own).
 
 from __future__ import annotations
 
-import csv
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,8 +24,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from photosync.sync.bulk import Item, Pace, Progress
-from photosync.sync.interfaces import ERROR
+from photosync.sync.bulk import Item, Pace, Progress, write_report
+from photosync.sync.interfaces import DEFAULT_ROUTE, ERROR, Route
 from photosync.sync.service import SyncService
 from photosync.sync.tasks import SyncTasks
 
@@ -43,17 +43,21 @@ def run(
     rate: float | None,
     dry_run: bool,
     report: Path | None,
+    route: Route = DEFAULT_ROUTE,
 ) -> int:
-    """Run (or resume) the bulk check; the exit status."""
+    """Run (or resume) the bulk check on ``route``; the exit status (ConnectorError when the
+    route's source or target cannot start)."""
     who = "every user" if upns is None else f"{len(upns)} user(s)"
+    if not route.is_default:
+        who += f" from {route.source} to {route.target}"
     if dry_run:
-        items = sync.plan(upns)
+        items = sync.plan(upns, route)
         for item in items:
             click.echo(f"{item.upn}: would be {item.result}" + _error(item))
         changes = sum(item.result in ("updated", "placeholder") for item in items)
         click.echo(f"dry run over {who}: {changes} would change; nothing was written")
         return _finish(items, report)
-    run_id, resumed = sync.open_bulk(upns, actor=actor)
+    run_id, resumed = sync.open_bulk(upns, actor=actor, route=route)
     start = sync.runs.progress(run_id)
     assert start is not None
     if resumed:
@@ -76,11 +80,16 @@ def run(
                 on_progress=on_progress,
                 processes=True,
             )
+    items = sync.runs.items(run_id)
+    counts = Counter(item.result for item in items if item.result != ERROR)
     click.echo(
         f"run {run_id} finished: {done.done} checked, {done.failed} failed"
+        + "".join(f", {n} {result}" for result, n in sorted(counts.items()) if result)
         + (f"; report in {report}" if report else "")
     )
-    return _finish(sync.runs.items(run_id), report)
+    _list("noted", [(item.upn, item.note) for item in items if item.note])
+    _list("failed", [(item.upn, item.error) for item in items if item.result == ERROR])
+    return _finish(items, report)
 
 
 def _through_workers(
@@ -110,11 +119,18 @@ def _through_workers(
 def _finish(items: list[Item], report: Path | None) -> int:
     if report is not None:
         with report.open("w", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(["upn", "result", "reason", "error"])
-            for item in items:
-                writer.writerow([item.upn, item.result or "", item.reason or "", item.error or ""])
+            write_report(items, out)
     return 1 if any(item.result == ERROR for item in items) else 0
+
+
+def _list(what: str, rows: list[tuple[str, str | None]], most: int = 10) -> None:
+    """The first few users with an error or a note, under the summary line."""
+    if rows:
+        click.echo(f"{what}:")
+    for upn, text in rows[:most]:
+        click.echo(f"  {upn}: {text}")
+    if len(rows) > most:
+        click.echo(f"  … and {len(rows) - most} more (see --report)")
 
 
 def _error(item: Item) -> str:

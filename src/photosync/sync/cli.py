@@ -11,7 +11,7 @@ from typing import Protocol, TypeAlias
 import click
 
 from photosync.cli_support import CommandEnv, fail, pass_env
-from photosync.sync import bulk_cli
+from photosync.sync import bulk_cli, connectors
 from photosync.sync.diagnostic import (
     Diagnosis,
     check_json,
@@ -19,7 +19,7 @@ from photosync.sync.diagnostic import (
     next_check_text,
     sites_json,
 )
-from photosync.sync.interfaces import CheckOutcome
+from photosync.sync.interfaces import CheckOutcome, ConnectorError
 from photosync.sync.service import NoSuchUser, SyncService, SyncStatus
 from photosync.sync.tasks import SyncTasks
 
@@ -41,7 +41,8 @@ Env: TypeAlias = CommandEnv[Needs]
 
 @click.group()
 def sync() -> None:
-    """Pictures from the mailbox into sites: checks, status, the Picture setting."""
+    """Pictures from the mailbox into sites (or any source into any target): checks, status,
+    the Picture setting."""
 
 
 @sync.command("now")
@@ -57,9 +58,25 @@ def sync() -> None:
 @click.option("--rate", type=click.FloatRange(min=0.01), help="At most this many users a second.")
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @click.option(
+    "--from",
+    "source",
+    default="mailbox",
+    show_default=True,
+    metavar="SOURCE",
+    help=f"Where photos come from: {connectors.source_names()}.",
+)
+@click.option(
+    "--to",
+    "target",
+    default="sites",
+    show_default=True,
+    metavar="TARGET",
+    help=f"Where they go: {connectors.target_names()}.",
+)
+@click.option(
     "--report",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write upn,result,reason,error for every user of the run to this CSV file.",
+    help="Write upn,result,reason,error,note for every user of the run to this CSV file.",
 )
 @pass_env
 def sync_now(
@@ -69,28 +86,47 @@ def sync_now(
     concurrency: int,
     rate: float | None,
     dry_run: bool,
+    source: str,
+    target: str,
     report: Path | None,
 ) -> None:
-    """Check mailbox photos now and update sites where they changed (ignores the policy).
+    """Check photos now and update the target where they changed (ignores the policy).
 
-    One UPN: that user, now. Several UPNs or --all: a bulk run, which the same command
-    resumes after a crash (only the users it had not finished). Exit status 0 when every
-    user succeeded, 1 when some failed, 2 on bad usage.
+    By default from the mailbox into sites; --from and --to name another route (see
+    docs/sync.md), which writes only what changed since its last run. One UPN on the default
+    route: that user, now. Several UPNs, --all or another route: a bulk run, which the same
+    command resumes after a crash (only the users it had not finished). Exit status 0 when
+    every user succeeded, 1 when some failed, 2 on bad usage.
     """
     if everyone == bool(upns):
         raise click.UsageError("name the users (UPN...) or give --all, not both")
-    bulk = everyone or len(upns) > 1 or dry_run or report is not None or rate is not None
+    try:
+        route = connectors.parse_route(source, target)
+    except connectors.UnknownConnector as exc:
+        raise click.UsageError(str(exc)) from exc
+    bulk = (
+        everyone
+        or len(upns) > 1
+        or dry_run
+        or report is not None
+        or rate is not None
+        or not route.is_default
+    )
     if bulk:
-        status = bulk_cli.run(
-            env.services().sync,
-            env.services().tasks,
-            None if everyone else list(upns),
-            actor=ACTOR,
-            concurrency=concurrency,
-            rate=rate,
-            dry_run=dry_run,
-            report=report,
-        )
+        try:
+            status = bulk_cli.run(
+                env.services().sync,
+                env.services().tasks,
+                None if everyone else list(upns),
+                actor=ACTOR,
+                concurrency=concurrency,
+                rate=rate,
+                dry_run=dry_run,
+                report=report,
+                route=route,
+            )
+        except ConnectorError as exc:
+            raise fail(f"{route}: {exc}") from exc
         raise SystemExit(status)
     [upn] = upns
     try:
@@ -124,15 +160,31 @@ def sync_status(env: Env, upn: str, checks: int, as_json: bool) -> None:
 
 @click.command()
 @click.argument("upn")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object (state, fix, checks, …).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object: {upn, state, explanation, fix, mailbox, sites, last_checks, "
+    "next_check_at}.",
+)
 @click.option("--checks", default=5, show_default=True, help="How many recent checks to list.")
+@click.option(
+    "--m365",
+    is_flag=True,
+    help="Ask the Microsoft 365 tenant instead (PHOTOSYNC_M365_*): Graph's photo, the "
+    "SharePoint profile, and which of them is stale.",
+)
 @pass_env
-def doctor(env: Env, upn: str, as_json: bool, checks: int) -> None:
+def doctor(env: Env, upn: str, as_json: bool, checks: int, m365: bool) -> None:
     """Why UPN's photo does or does not show in SharePoint, and the one thing that fixes it.
 
     The state is one of in-sync, pending, no-photo, no-mailbox, not-editable, error-backoff,
-    directory-only, upload-kept (see docs/sync.md).
+    directory-only, upload-kept (see docs/sync.md). With --m365, the same question for the
+    Microsoft 365 tenant: Graph's photo and the SharePoint Online profile.
     """
+    if m365:
+        _doctor_m365(env, upn, as_json)
+        return
     try:
         diagnosis = env.services().sync.diagnose(upn, checks=checks)
     except NoSuchUser as exc:
@@ -146,14 +198,43 @@ def doctor(env: Env, upn: str, as_json: bool, checks: int) -> None:
 
 @sync.command("picture-editable")
 @click.argument("value", required=False, type=click.Choice(["on", "off"]))
+@click.option("--json", "as_json", is_flag=True, help='One JSON object {"picture_editable": bool}.')
 @pass_env
-def picture_editable(env: Env, value: str | None) -> None:
+def picture_editable(env: Env, value: str | None, as_json: bool) -> None:
     """Show or set whether users may edit the Picture property (off: no sync from the mailbox)."""
     service = env.services().sync
     if value is not None:
         service.set_picture_editable(value == "on", actor=ACTOR)
+    if as_json:
+        click.echo(json.dumps({"picture_editable": service.picture_editable()}))
+        return
     state = "on" if service.picture_editable() else "off (sites does not sync from the mailbox)"
     click.echo(f"users may edit the Picture property: {state}")
+
+
+def _doctor_m365(env: Env, upn: str, as_json: bool) -> None:
+    # Imported here: msal is loaded only when the tenant is asked.
+    from photosync.m365 import doctor as m365_doctor
+    from photosync.m365.connect import graph_photos, sharepoint_profiles
+    from photosync.sync.marks import marked_etag
+
+    settings = env.settings
+    sync = env.services().sync
+    try:
+        found = m365_doctor.diagnose(
+            upn,
+            graph_photos(settings),
+            sharepoint_profiles(settings),
+            lambda target: marked_etag(sync.ctx.db, target, upn),
+        )
+    except ConnectorError as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(m365_doctor.as_json(found), indent=2))
+        return
+    wrap = textwrap.TextWrapper(width=96, subsequent_indent="  ")
+    for line in m365_doctor.lines(found):
+        click.echo("\n".join(wrap.wrap(line)))
 
 
 def status_lines(status: SyncStatus, checks: int) -> list[str]:

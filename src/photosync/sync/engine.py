@@ -63,6 +63,10 @@ REASONS: dict[str, str] = {
 # Square JPEG master and pixel sizes -> a JPEG per size (imaging.render_square_sizes).
 Render = Callable[[bytes, tuple[int, ...]], dict[int, bytes]]
 
+# A source photo below this many pixels is named in the check's note (directory photos often
+# are: Active Directory recommends 96 px for thumbnailPhoto).
+SMALL_PHOTO = 96
+
 
 class Ledger(Protocol):
     """Where the engine keeps its record of every check (sync's own tables, or memory)."""
@@ -152,10 +156,12 @@ class SyncEngine:
         session_id: str | None = None,
         decide: Callable[[History], Decision] | None = None,
         run_id: str | None = None,
+        run_position: int | None = None,
     ) -> CheckOutcome | None:
         """Check one user under their lock; with ``decide``, only if it still says so then.
 
-        ``run_id``: the bulk run this check is part of (its record marks the user done)."""
+        ``run_id``, ``run_position``: the bulk run this check is part of, and the user's place
+        in it (its record marks the user done)."""
         with self.locks.hold(user.id):
             reason = REASONS.get(trigger, "admin-request")
             if decide is not None:
@@ -163,7 +169,7 @@ class SyncEngine:
                 if not decision.check:
                     return None
                 reason = decision.reason
-            outcome = self._check(user, trigger, reason, session_id, actor, run_id)
+            outcome = self._check(user, trigger, reason, session_id, actor, run_id, run_position)
         if outcome.result == ERROR:
             log.warning("sync check for %s failed: %s", user.upn, outcome.error)
         return outcome
@@ -176,6 +182,7 @@ class SyncEngine:
         session_id: str | None,
         actor: str,
         run_id: str | None,
+        run_position: int | None = None,
     ) -> CheckOutcome:
         """Check, and record the check exactly once.
 
@@ -201,6 +208,7 @@ class SyncEngine:
                 to_etag=to_etag,
                 error=error,
                 run_id=run_id,
+                run_position=run_position,
             )
 
         try:
@@ -225,8 +233,8 @@ class SyncEngine:
         result, current = self._compare(user, before)
         photo = self.source.fetch(user, current) if result == UPDATED and current else None
         if photo is not None:
-            files = self.thumbnails(photo.data)
-            check = outcome(UPDATED, photo.etag)
+            files, note = self.rendered(photo.data)
+            check = replace(outcome(UPDATED, photo.etag), note=note)
             shown = self.target.show(
                 user, files, source_etag=photo.etag, change=change, check=check
             )
@@ -261,9 +269,22 @@ class SyncEngine:
 
     def thumbnails(self, master: bytes) -> dict[str, bytes]:
         """The target's sizes of a square master JPEG, each made from the next larger."""
+        return self.rendered(master)[0]
+
+    def rendered(self, master: bytes) -> tuple[dict[str, bytes], str | None]:
+        """``thumbnails``, and a note when the master was too small for some of them.
+
+        Never upscaled: a size larger than the master gets the master's own size (a 72 px
+        directory photo stays 72 px in a target that keeps 96 and 648)."""
         sizes: Mapping[str, int] = self.target.sizes()
-        rendered = self.render(master, tuple(sorted(set(sizes.values()))))
-        return {name: rendered[size] for name, size in sizes.items()}
+        side = min(imaging.jpeg_size(master))
+        fitted = {name: min(size, side) for name, size in sizes.items()}
+        rendered = self.render(master, tuple(sorted(set(fitted.values()))))
+        files = {name: rendered[size] for name, size in fitted.items()}
+        note = None
+        if side < min(SMALL_PHOTO, max(sizes.values())):
+            note = f"source photo is {side} px, below {SMALL_PHOTO} px; kept at {side} px"
+        return files, note
 
 
 def _without_photo(before: TargetState) -> str:

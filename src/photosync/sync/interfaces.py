@@ -10,10 +10,10 @@ run against those and against the real mailbox and sites alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from photosync.directory.interfaces import UserInfo
 
@@ -42,6 +42,11 @@ class NoMailbox(Exception):
     """The user has nowhere to keep a source photo (no mailbox)."""
 
 
+class ConnectorError(Exception):
+    """A source or target cannot do its work (a directory that refuses the bind, a server out of
+    reach, a folder that is not there): one sentence for the admin, never a traceback."""
+
+
 @dataclass(frozen=True)
 class CheckOutcome:
     """One check, as sync records it (its ledger) and reports it (CLI, portal, diagnostic)."""
@@ -58,6 +63,10 @@ class CheckOutcome:
     error: str | None = None
     picture_timestamp: str | None = None  # the target's new picture version, when updated
     run_id: str | None = None  # the bulk run the check was part of
+    run_position: int | None = None  # the user's place in that run
+    # Something the admin should know about a check that went well (e.g. a source photo
+    # smaller than the target's sizes, kept at its own size).
+    note: str | None = None
 
 
 # --- the source ------------------------------------------------------------------------------
@@ -84,6 +93,65 @@ class PhotoSource(Protocol):
     def fetch(self, user: UserInfo, version: SourceVersion) -> SourcePhoto | None:
         """The largest square of the user's photo (``version``, or what replaced it), or None if
         the photo is gone by now."""
+
+
+@runtime_checkable
+class PeopleSource(Protocol):
+    """A source that knows its own people (a folder, a directory, a tenant): who ``--all`` is."""
+
+    def people(self) -> Iterable[Person]: ...
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone a source knows, by the name it knows them by: a user principal name or a mail
+    address (matched to our users by UPN, then by mail)."""
+
+    upn: str
+    mail: str | None = None
+
+
+# A person no user of our directory matches has an engine id of their own (the engine locks,
+# and its records name, one person at a time): this prefix and their lower-cased name. Only
+# targets outside photosync's database (``PictureStore``) take such people.
+OUTSIDE_PREFIX = "~"
+
+
+def outside_user(name: str, mail: str | None = None) -> UserInfo:
+    """The engine's view of a person who is not one of our users."""
+    key = name.strip().lower()
+    return UserInfo(
+        id=OUTSIDE_PREFIX + key,
+        upn=key,
+        display_name=key,
+        mail=(mail or (key if "@" in key else None)),
+        is_admin=False,
+        has_mailbox=False,
+    )
+
+
+def outside_name(user_id: str) -> str | None:
+    """The name of a person outside our directory, from their engine id (None: one of ours)."""
+    return user_id[len(OUTSIDE_PREFIX) :] if user_id.startswith(OUTSIDE_PREFIX) else None
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which source into which target: the names given to ``--from`` and ``--to``."""
+
+    source: str = "mailbox"
+    target: str = "sites"
+
+    @property
+    def is_default(self) -> bool:
+        return self == DEFAULT_ROUTE
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.target}"
+
+
+# Today's sync, and what every trigger but an admin's ``--from/--to`` uses.
+DEFAULT_ROUTE = Route()
 
 
 # --- the target ------------------------------------------------------------------------------
@@ -136,3 +204,20 @@ class ProfileTarget(Protocol):
 
     def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
         """Back to the placeholder (the source's photo was deleted)."""
+
+
+class PictureStore(Protocol):
+    """A target that keeps no record of which source version it shows (LDAP, Microsoft 365, our
+    own mailbox as an import target): sync keeps that record for it (``sync.marks``), so the
+    store only writes and removes pictures. ``put`` and ``remove`` are all or nothing, and
+    raise with a clear message when the other side refuses."""
+
+    def sizes(self) -> Mapping[str, int]:
+        """Pixel size of each picture the store keeps, by name (e.g. {"thumbnailPhoto": 96})."""
+
+    def put(self, user: UserInfo, files: Mapping[str, bytes], *, change: Change) -> str | None:
+        """Write the picture; a note for the check's record (e.g. the retries a throttled
+        service needed), or None."""
+
+    def remove(self, user: UserInfo, *, change: Change) -> str | None:
+        """The source's photo is gone: take the picture sync put there away (a note, or None)."""

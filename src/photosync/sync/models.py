@@ -17,9 +17,12 @@ class SyncCheck(Base):
     __table_args__ = (Index("ix_sync_checks_user_started", "user_id", "started_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(
+    # None: a person outside our directory (``person`` names them), synced between two
+    # systems outside photosync's database (``--from ldap --to m365-photo``).
+    user_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
+    person: Mapped[str | None] = mapped_column(String(320))
     trigger: Mapped[str] = mapped_column(
         String(32)
     )  # a sync.interfaces.Trigger: "own-large", "admin", ...
@@ -29,11 +32,16 @@ class SyncCheck(Base):
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     # "updated" | "unchanged" | "placeholder" | "error" | "not-editable"
     result: Mapped[str] = mapped_column(String(32))
-    from_etag: Mapped[str | None] = mapped_column(String(16))
-    to_etag: Mapped[str | None] = mapped_column(String(16))
+    # Source versions: a mailbox etag, a file's sha256, a Graph ETag.
+    from_etag: Mapped[str | None] = mapped_column(String(128))
+    to_etag: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(Text)
     # The bulk run this check was part of (``photosync sync now --all``), if any.
     run_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # The route (``--from``/``--to``); every check but an admin's routed run is mailbox -> sites.
+    source: Mapped[str] = mapped_column(String(255), default="mailbox", server_default="mailbox")
+    target: Mapped[str] = mapped_column(String(255), default="sites", server_default="sites")
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class SessionCheck(Base):
@@ -83,6 +91,8 @@ class SyncRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(255), default="mailbox", server_default="mailbox")
+    target: Mapped[str] = mapped_column(String(255), default="sites", server_default="sites")
 
 
 class SyncRunItem(Base):
@@ -102,3 +112,18 @@ class SyncRunItem(Base):
     result: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncMark(Base):
+    """Which source version a target outside sync's reach of truth took last, per person: the
+    target's state for the engine (``sync.marks``). LDAP or Microsoft 365 keep no such record
+    themselves, so a second run with nothing new would write everything again without it."""
+
+    __tablename__ = "sync_marks"
+
+    target: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(320), primary_key=True)  # lower-cased UPN
+    source: Mapped[str] = mapped_column(String(255))
+    source_etag: Mapped[str] = mapped_column(String(128))
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -14,7 +14,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import Executable
 
 from photosync.db import Database, new_id
-from photosync.sync.interfaces import COMPLETED, ERROR, CheckOutcome
+from photosync.sync.interfaces import (
+    COMPLETED,
+    DEFAULT_ROUTE,
+    ERROR,
+    CheckOutcome,
+    Route,
+    outside_name,
+)
 from photosync.sync.models import SessionCheck, SyncCheck, SyncRunItem, SyncState
 from photosync.sync.policy import History
 
@@ -67,18 +74,19 @@ def load_histories(db: Database, user_ids: Sequence[str]) -> dict[str, History]:
     }
 
 
-def record(db: Database, outcome: CheckOutcome) -> None:
+def record(db: Database, outcome: CheckOutcome, route: Route = DEFAULT_ROUTE) -> None:
     """Log the check, move the user's state on, and mark the session as checked, atomically."""
     with db.write_connection() as conn:
-        write(conn, outcome)
+        write(conn, outcome, route)
 
 
-def write(conn: Connection, outcome: CheckOutcome) -> None:
+def write(conn: Connection, outcome: CheckOutcome, route: Route = DEFAULT_ROUTE) -> None:
     """``record`` inside the caller's transaction.
 
     Plain statements (an upsert for the state, insert-or-ignore for the session) rather than
     ORM objects, built once (see ``_statements``): this runs after every check, on the path of
-    the request that triggered it.
+    the request that triggered it. Only the default route (mailbox -> sites) moves the user's
+    state on: that state is what the policy of sites' own-Large requests reads.
     """
     state: dict[str, object] = {
         "last_check_at": outcome.started_at,
@@ -89,11 +97,13 @@ def write(conn: Connection, outcome: CheckOutcome) -> None:
     elif outcome.result in COMPLETED:
         state |= {"last_success_at": outcome.started_at, "last_error": None}
     statements = _statements(conn.dialect.name, tuple(state))
+    person = outside_name(outcome.user_id)
     conn.execute(
         statements.check,
         {
             "id": new_id(),
-            "user_id": outcome.user_id,
+            "user_id": None if person is not None else outcome.user_id,
+            "person": person,
             "trigger": outcome.trigger,
             "reason": outcome.reason,
             "session_id": outcome.session_id,
@@ -104,22 +114,27 @@ def write(conn: Connection, outcome: CheckOutcome) -> None:
             "to_etag": outcome.to_etag,
             "error": outcome.error,
             "run_id": outcome.run_id,
+            "source": route.source,
+            "target": route.target,
+            "note": outcome.note,
         },
     )
-    conn.execute(statements.state, {"user_id": outcome.user_id, **state})
+    if route.is_default:
+        conn.execute(statements.state, {"user_id": outcome.user_id, **state})
     if outcome.run_id is not None:
         # The user is done in their bulk run exactly when this record commits.
-        conn.execute(
-            _RUN_ITEM_DONE,
-            {
-                "b_run_id": outcome.run_id,
-                "b_user_id": outcome.user_id,
-                "result": outcome.result,
-                "reason": outcome.reason,
-                "error": outcome.error,
-            },
-        )
-    if outcome.session_id is not None:
+        done = {
+            "b_run_id": outcome.run_id,
+            "result": outcome.result,
+            "reason": outcome.reason,
+            "error": outcome.error,
+            "note": outcome.note,
+        }
+        if outcome.run_position is not None:
+            conn.execute(_RUN_POSITION_DONE, {**done, "b_position": outcome.run_position})
+        else:
+            conn.execute(_RUN_ITEM_DONE, {**done, "b_user_id": outcome.user_id})
+    if outcome.session_id is not None and route.is_default:
         conn.execute(
             statements.session,
             {
@@ -135,6 +150,16 @@ _RUN_ITEM_DONE = (
     .where(
         SyncRunItem.run_id == bindparam("b_run_id"),
         SyncRunItem.user_id == bindparam("b_user_id"),
+        SyncRunItem.done.is_(False),
+    )
+    .values(done=True)
+)
+# The same by the user's place in the run (a person outside our directory has no user id).
+_RUN_POSITION_DONE = (
+    update(SyncRunItem)
+    .where(
+        SyncRunItem.run_id == bindparam("b_run_id"),
+        SyncRunItem.position == bindparam("b_position"),
         SyncRunItem.done.is_(False),
     )
     .values(done=True)
@@ -168,17 +193,24 @@ def _statements(dialect: str, state_columns: tuple[str, ...]) -> _Statements:
     )
 
 
-def recent_checks(db: Database, user_id: str, limit: int = 20) -> list[CheckOutcome]:
+def recent_checks(
+    db: Database, user_id: str, limit: int = 20, route: Route = DEFAULT_ROUTE
+) -> list[CheckOutcome]:
+    """The user's latest checks on ``route`` (the default: what sync status and doctor show)."""
     with db.session() as session:
         rows = session.scalars(
             select(SyncCheck)
-            .where(SyncCheck.user_id == user_id)
+            .where(
+                SyncCheck.user_id == user_id,
+                SyncCheck.source == route.source,
+                SyncCheck.target == route.target,
+            )
             .order_by(SyncCheck.started_at.desc())
             .limit(limit)
         ).all()
         return [
             CheckOutcome(
-                user_id=row.user_id,
+                user_id=row.user_id or user_id,
                 trigger=row.trigger,
                 reason=row.reason,
                 session_id=row.session_id,
@@ -189,16 +221,19 @@ def recent_checks(db: Database, user_id: str, limit: int = 20) -> list[CheckOutc
                 to_etag=row.to_etag,
                 error=row.error,
                 run_id=row.run_id,
+                note=row.note,
             )
             for row in rows
         ]
 
 
 class DatabaseLedger:
-    """Sync's ledger of checks in photosync's database (the engine's ``Ledger``)."""
+    """Sync's ledger of checks in photosync's database (the engine's ``Ledger``), for one route:
+    every record says which source and target the check was between."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, route: Route = DEFAULT_ROUTE) -> None:
         self.db = db
+        self.route = route
 
     def history(self, user_id: str, session_id: str | None) -> History:
         return load_history(self.db, user_id, session_id)
@@ -207,12 +242,12 @@ class DatabaseLedger:
         return load_histories(self.db, user_ids)
 
     def record(self, check: CheckOutcome) -> None:
-        record(self.db, check)
+        record(self.db, check, self.route)
 
     def writer(self, check: CheckOutcome) -> Callable[[Connection], None]:
         """``record`` as a step of a transaction a target of ours already has open, so that its
         change and the record of the check commit together (see sync.targets)."""
-        return functools.partial(write, outcome=check)
+        return functools.partial(write, outcome=check, route=self.route)
 
     def recent(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
-        return recent_checks(self.db, user_id, limit)
+        return recent_checks(self.db, user_id, limit, self.route)

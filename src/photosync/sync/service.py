@@ -2,6 +2,8 @@
 
 Default wiring: our mailbox as the source, our sites as the target. Sites tells us about own-Large
 requests through its hook (so sites never imports sync); the policy decides, the engine checks.
+An admin's ``--from/--to`` names another route (``sync.connectors``): the same engine with that
+route's source and target, and the same ledger, its records saying which route they were.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import ctypes
 import multiprocessing
 import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -29,18 +32,25 @@ from photosync.mailbox.services import MailboxService
 from photosync.sites.interfaces import ProfileStatus
 from photosync.sites.services import SitesService
 from photosync.sync.bulk import NO_SUCH_USER, BulkRuns, Item, Pace, Progress
+from photosync.sync.connectors import ConnectorEnv, build_source, build_store, target_kind
 from photosync.sync.diagnostic import Audience, Diagnosis, Facts, diagnose, self_check_wait
 from photosync.sync.engine import SyncEngine, UserLocks
 from photosync.sync.interfaces import (
     ADMIN,
     BULK,
+    DEFAULT_ROUTE,
     ERROR,
     OWN_LARGE,
     CheckOutcome,
+    ConnectorError,
+    PeopleSource,
     PhotoSource,
     ProfileTarget,
+    Route,
     Trigger,
+    outside_user,
 )
+from photosync.sync.marks import MarkedTarget
 from photosync.sync.policy import Decision, History, Timing, decide
 from photosync.sync.records import DatabaseLedger
 from photosync.sync.sources import MailboxPhotoSource
@@ -50,6 +60,10 @@ from photosync.ttlcache import NotInMemory
 # A bulk run renders in processes of its own from this many users to check: starting them
 # costs about a second, which a smaller run would not win back.
 PROCESSES_FROM = 500
+# ... and only when its target keeps a size this large: a 96 px thumbnail (LDAP's) renders in
+# about a millisecond and a half, less than handing the master to another process costs (an
+# LDAP export of 1,000 people took half as long again with render processes as without).
+PROCESSES_FROM_PX = 200
 
 
 class NoSuchUser(LookupError):
@@ -93,7 +107,34 @@ class SyncService:
             locks=UserLocks(ctx.db),
         )
         self.runs = BulkRuns(ctx.db)
+        self.connectors = ConnectorEnv(ctx, directory, mailbox, sites)
+        # Each route's engine, built on first use and kept (a connector may hold connections).
+        self._routes: dict[Route, SyncEngine] = {DEFAULT_ROUTE: self.engine}
+        self._routes_lock = threading.Lock()
         sites.set_own_large_hook(self.on_own_large_request)
+
+    def engine_for(self, route: Route) -> SyncEngine:
+        """The engine between ``route``'s source and target (ConnectorError if one of them
+        cannot be built, e.g. a setting it needs is empty)."""
+        with self._routes_lock:
+            engine = self._routes.get(route)
+            if engine is None:
+                ledger = DatabaseLedger(self.ctx.db, route)
+                store = build_store(self.connectors, route)
+                target: ProfileTarget = (
+                    SitesProfileTarget(self.sites, ledger)
+                    if store is None
+                    else MarkedTarget(store, route, ledger, self.ctx.clock)
+                )
+                engine = SyncEngine(
+                    build_source(self.connectors, route),
+                    target,
+                    ledger,
+                    clock=self.ctx.clock,
+                    locks=self.engine.locks,
+                )
+                self._routes[route] = engine
+            return engine
 
     # --- triggers --------------------------------------------------------------------------
 
@@ -115,11 +156,13 @@ class SyncService:
             decide=lambda history: self._decide(history, session_id),
         )
 
-    def check_now(self, user: str, *, actor: str, trigger: Trigger = ADMIN) -> CheckOutcome:
+    def check_now(
+        self, user: str, *, actor: str, trigger: Trigger = ADMIN, route: Route = DEFAULT_ROUTE
+    ) -> CheckOutcome:
         """A check of one user (id or UPN) now, whatever the policy says (an admin's, or the
         work of the automatic policy, a bulk run or the schedule: ``trigger`` says which)."""
         info = self._user(user)
-        outcome = self.engine.run(info, trigger=trigger, actor=actor)
+        outcome = self.engine_for(route).run(info, trigger=trigger, actor=actor)
         assert outcome is not None  # no ``decide``: always runs
         return outcome
 
@@ -138,15 +181,16 @@ class SyncService:
             )
         return outcome
 
-    def open_bulk(self, upns: Sequence[str] | None, *, actor: str) -> tuple[str, bool]:
-        """The run for these users, new or unfinished: (run id, resumed?)."""
-        people: Iterable[tuple[str, str | None]]
-        if upns is None:
-            people = ((u.upn, u.id) for u in self.directory.iter_users())
-        else:
-            found = {upn: self.directory.get_user(upn) for upn in upns}
-            people = [(upn, user.id if user else None) for upn, user in found.items()]
-        run_id, resumed = self.runs.open(upns, people, actor=actor, now=self.ctx.clock())
+    def open_bulk(
+        self, upns: Sequence[str] | None, *, actor: str, route: Route = DEFAULT_ROUTE
+    ) -> tuple[str, bool]:
+        """The run for these users on ``route``, new or unfinished: (run id, resumed?).
+
+        ConnectorError when the route's source cannot say who its people are."""
+        people = ((name, user.id if user else None) for name, user in self.people(upns, route))
+        run_id, resumed = self.runs.open(
+            upns, people, actor=actor, now=self.ctx.clock(), route=route
+        )
         with self.ctx.db.write_connection() as conn:
             audit.record(
                 conn,
@@ -154,8 +198,54 @@ class SyncService:
                 action="sync.bulk.resumed" if resumed else "sync.bulk.started",
                 run=run_id,
                 scope="all" if upns is None else f"{len(upns)} users",
+                **({} if route.is_default else {"source": route.source, "target": route.target}),
             )
         return run_id, resumed
+
+    def people(
+        self, upns: Sequence[str] | None, route: Route = DEFAULT_ROUTE
+    ) -> Iterator[tuple[str, UserInfo | None]]:
+        """Who a run covers, by the name the run lists them under, each with our user (None:
+        not one of ours).
+
+        ``--all``: a source that knows its people (a folder, a directory) lists them, matched
+        to our users by UPN, then by mail; any other source syncs our directory's users."""
+        if upns is not None:
+            by_mail: dict[str, UserInfo] | None = None  # read only if a name is no UPN of ours
+            for upn in upns:
+                found = self.directory.get_user(upn)
+                if found is None and not target_kind(route).our_users_only:
+                    by_mail = self._ours_by_mail() if by_mail is None else by_mail
+                    found = by_mail.get(upn.strip().lower())
+                yield upn, found
+            return
+        source = self.engine_for(route).source
+        if not isinstance(source, PeopleSource):
+            yield from ((user.upn, user) for user in self.directory.iter_users())
+            return
+        ours = self._ours_by_mail()
+        try:
+            for person in source.people():
+                yield (
+                    person.upn,
+                    (ours.get(person.upn.lower()) or ours.get((person.mail or "").lower())),
+                )
+        except ConnectorError:
+            raise
+        except Exception as exc:  # a library's own error: one sentence, never a traceback
+            raise ConnectorError(f"{route.source} could not list its people: {exc}") from exc
+
+    def _ours_by_mail(self) -> dict[str, UserInfo]:
+        """Our users by lower-cased UPN and mail (one pass over the directory, per run); a UPN
+        wins over someone else's mail of the same text."""
+        ours: dict[str, UserInfo] = {}
+        upns: set[str] = set()
+        for user in self.directory.iter_users():
+            ours[user.upn.lower()] = user
+            upns.add(user.upn.lower())
+            if user.mail and user.mail.lower() not in upns:
+                ours.setdefault(user.mail.lower(), user)
+        return ours
 
     def continue_bulk(
         self,
@@ -178,14 +268,20 @@ class SyncService:
         assert start is not None
         done, failed = start.done, start.failed
         pace = Pace(rate)
-        engine, renderers = self.engine, None
-        if processes and concurrency > 1 and start.total - start.done >= PROCESSES_FROM:
+        route = self.runs.route(run_id)
+        engine, renderers = self.engine_for(route), None
+        if (
+            processes
+            and concurrency > 1
+            and start.total - start.done >= PROCESSES_FROM
+            and max(engine.target.sizes().values()) >= PROCESSES_FROM_PX
+        ):
             renderers = ProcessPoolExecutor(
                 concurrency,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
                 initializer=_die_with_parent,
             )
-            engine = self.engine.with_render(
+            engine = engine.with_render(
                 lambda master, sizes: renderers.submit(
                     imaging.render_square_sizes, master, sizes
                 ).result()
@@ -212,7 +308,14 @@ class SyncService:
                     if item.user_id is not None:
                         pace.wait()
                     in_flight.add(
-                        pool.submit(self.check_in_run, run_id, item, actor=actor, engine=engine)
+                        pool.submit(
+                            self.check_in_run,
+                            run_id,
+                            item,
+                            actor=actor,
+                            engine=engine,
+                            route=route,
+                        )
                     )
                 completed(in_flight)
         finally:
@@ -224,32 +327,55 @@ class SyncService:
         return finished
 
     def check_in_run(
-        self, run_id: str, item: Item, *, actor: str, engine: SyncEngine | None = None
+        self,
+        run_id: str,
+        item: Item,
+        *,
+        actor: str,
+        engine: SyncEngine | None = None,
+        route: Route | None = None,
     ) -> bool:
-        """Check one user of a bulk run (here, or in a worker's task); True if it failed."""
+        """Check one user of a bulk run (here, or in a worker's task); True if it failed.
+
+        A person who is not one of our users is checked as themselves on a route whose target
+        is outside our database, and is "no such user" on one whose target is ours."""
+        route = route or self.runs.route(run_id)
         try:
             user = self._user(item.user_id) if item.user_id else None
         except NoSuchUser:
             user = None
+        if user is None and not target_kind(route).our_users_only:
+            user = outside_user(item.upn)
         if user is None:
             self.runs.mark(run_id, item.position, result=ERROR, error=NO_SUCH_USER)
             return True
-        outcome = (engine or self.engine).run(user, trigger=BULK, actor=actor, run_id=run_id)
+        try:
+            engine = engine or self.engine_for(route)
+        except Exception as exc:  # the route's connector cannot be built: this user fails
+            self.runs.mark(run_id, item.position, result=ERROR, error=str(exc))
+            return True
+        outcome = engine.run(
+            user, trigger=BULK, actor=actor, run_id=run_id, run_position=item.position
+        )
         return outcome is None or outcome.result == ERROR
 
-    def plan(self, upns: Sequence[str] | None) -> list[Item]:
+    def plan(self, upns: Sequence[str] | None, route: Route = DEFAULT_ROUTE) -> list[Item]:
         """What a bulk check would do, user by user, without writing anything (a dry run)."""
-        users: list[tuple[str, UserInfo | None]] = (
-            [(u.upn, u) for u in self.directory.iter_users()]
-            if upns is None
-            else [(upn, self.directory.get_user(upn)) for upn in upns]
-        )
+        engine = self.engine_for(route)
+        ours_only = target_kind(route).our_users_only
         planned = []
-        for position, (upn, user) in enumerate(users):
+        for position, (upn, found) in enumerate(self.people(upns, route)):
+            user = found or (None if ours_only else outside_user(upn))
             if user is None:
                 planned.append(Item(position, upn, None, False, ERROR, "dry-run", NO_SUCH_USER))
                 continue
-            result, _ = self.engine.plan(user)
+            try:
+                result, _ = engine.plan(user)
+            except Exception as exc:  # as a check would record it: per user, in the report
+                planned.append(
+                    Item(position, upn, user.id, False, ERROR, "dry-run", _describe(exc))
+                )
+                continue
             planned.append(Item(position, upn, user.id, False, result, "dry-run", None))
         return planned
 
@@ -349,6 +475,10 @@ class SyncService:
         if info is None:
             raise NoSuchUser(f"no user {user}")
         return info
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 __all__ = ["CheckOutcome", "NoSuchUser", "SyncService", "SyncStatus"]

@@ -1,4 +1,4 @@
-"""Our own sites as the engine's ProfileTarget (SharePoint Online would sit beside it).
+"""Our own sites as the engine's ProfileTarget, and our mailbox as an import's PictureStore.
 
 Sites keeps its thumbnails in photosync's database, so the picture change and sync's record of
 the check that made it commit in one transaction: sites' ``also`` step runs the ledger's write
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from photosync import imaging
 from photosync.directory.interfaces import UserInfo
+from photosync.mailbox.services import MailboxService
 from photosync.sites.interfaces import SIZE_CODES, SizeCode
 from photosync.sites.services import SitesService
 from photosync.sync.interfaces import Change, CheckOutcome, Shown, TargetState
@@ -56,3 +58,28 @@ class SitesProfileTarget:
             user.id, actor=change.actor, reason=change.reason, also=self.ledger.writer(check)
         )
         return Shown(None, recorded=True)
+
+
+class MailboxPictureStore:
+    """Our mailbox as an import's target (``--to mailbox``): a new photo version, through the
+    mailbox's one upload path, so a bad image is refused with the mailbox's own reasons.
+
+    The master is the one size it takes (the mailbox makes its own renditions from it). An
+    import never deletes a photo: when the source's photo is gone, the mailbox keeps its own.
+    """
+
+    MASTER = "master"
+
+    def __init__(self, mailbox: MailboxService) -> None:
+        self.mailbox = mailbox
+
+    def sizes(self) -> Mapping[str, int]:
+        return {self.MASTER: max(imaging.GRAPH_SIZES)}
+
+    def put(self, user: UserInfo, files: Mapping[str, bytes], *, change: Change) -> None:
+        self.mailbox.store_photo(
+            self.mailbox.mailbox_user(user.id), files[self.MASTER], actor=change.actor
+        )
+
+    def remove(self, user: UserInfo, *, change: Change) -> None:
+        return None

@@ -3,6 +3,8 @@
 Two tasks, carrying ids, not objects (a task reads what it needs in its own transaction):
 
 - ``check_user(user_id, trigger)``: ``SyncService.check_now`` of one user;
+- ``check_route(user_id, trigger, source, target)``: the same on another route (the automatic
+  export of a changed mailbox photo to LDAP, ``PHOTOSYNC_LDAP_EXPORT=automatic``);
 - ``check_everyone(trigger)``: one ``check_user`` task per user in the directory;
 - ``run_bulk(run_id, actor)``: an admin's bulk run (``sync.bulk``): in this process, its users on
   the run's own bounded pool; with a broker, one ``check_in_run(run_id, position, actor)`` task
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from photosync.settings import Settings
-from photosync.sync.interfaces import AUTOMATIC, SCHEDULE, TRIGGERS, Trigger
+from photosync.sync.interfaces import AUTOMATIC, SCHEDULE, TRIGGERS, Route, Trigger
 from photosync.sync.scheduler import EmbeddedScheduler, parse_schedule
 from photosync.sync.service import NoSuchUser, SyncService
 
@@ -44,6 +46,9 @@ CHECK_EVERYONE = "photosync.sync.check_everyone"
 RUN_BULK = "photosync.sync.run_bulk"
 COLLECT_GARBAGE = "photosync.collect_garbage"
 CHECK_IN_RUN = "photosync.sync.check_in_run"
+CHECK_ROUTE = "photosync.sync.check_route"
+# What PHOTOSYNC_LDAP_EXPORT=automatic sends on every photo.changed.
+LDAP_EXPORT = Route("mailbox", "ldap")
 # The policy (PHOTOSYNC_SYNC_POLICY) under which every photo.changed sends a check_user task;
 # the composition root subscribes it.
 AUTOMATIC_POLICY = "automatic"
@@ -99,9 +104,16 @@ class SyncTasks:
         """One user of a bulk run, for the workers (the CLI sends these itself, paced)."""
         self.send(CHECK_IN_RUN, run_id, str(position), actor)
 
+    def check_route(self, user_id: str, trigger: Trigger, route: Route) -> None:
+        self.send(CHECK_ROUTE, user_id, trigger, route.source, route.target)
+
     def on_photo_changed(self, *, user_id: str, **_ids: object) -> None:
         """``photo.changed`` (after the commit) under the automatic policy: check that user."""
         self.check_user(user_id, AUTOMATIC)
+
+    def on_photo_changed_export(self, *, user_id: str, **_ids: object) -> None:
+        """``photo.changed`` with PHOTOSYNC_LDAP_EXPORT=automatic: write it to the directory."""
+        self.check_route(user_id, AUTOMATIC, LDAP_EXPORT)
 
     def send(self, name: str, *args: str) -> None:
         """The one decision: run here in the pool, or send to the broker."""
@@ -122,6 +134,9 @@ class SyncTasks:
         if name == CHECK_USER:
             user_id, trigger = args
             self._check_user(user_id, _trigger(trigger))
+        elif name == CHECK_ROUTE:
+            user_id, trigger, source, target = args
+            self._check_user(user_id, _trigger(trigger), Route(source, target))
         elif name == CHECK_EVERYONE:
             (trigger,) = args
             self._check_everyone(_trigger(trigger))
@@ -137,9 +152,12 @@ class SyncTasks:
         else:
             raise ValueError(f"no sync task {name}")
 
-    def _check_user(self, user_id: str, trigger: Trigger) -> None:
+    def _check_user(self, user_id: str, trigger: Trigger, route: Route | None = None) -> None:
         try:
-            self._sync().check_now(user_id, actor=ACTOR, trigger=trigger)
+            if route is None:
+                self._sync().check_now(user_id, actor=ACTOR, trigger=trigger)
+            else:
+                self._sync().check_now(user_id, actor=ACTOR, trigger=trigger, route=route)
         except NoSuchUser:  # deleted since the task was sent: nothing to check
             log.info("sync task for user %s: no such user any more", user_id)
 
@@ -329,7 +347,7 @@ def make_celery(settings: Settings, run: Callable[..., None]) -> Celery:
         task.__name__ = name.rpartition(".")[2]
         app.task(name=name, shared=False)(task)  # this app's alone, not every app's
 
-    for name in (CHECK_USER, CHECK_EVERYONE, RUN_BULK, CHECK_IN_RUN, COLLECT_GARBAGE):
+    for name in (CHECK_USER, CHECK_ROUTE, CHECK_EVERYONE, RUN_BULK, CHECK_IN_RUN, COLLECT_GARBAGE):
         register(name)
     return app
 
@@ -377,6 +395,7 @@ __all__ = [
     "AUTOMATIC_POLICY",
     "CHECK_EVERYONE",
     "CHECK_IN_RUN",
+    "CHECK_ROUTE",
     "CHECK_USER",
     "RUN_BULK",
     "PerProcess",

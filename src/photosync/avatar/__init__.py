@@ -1,0 +1,1 @@
+"""The avatar URL other apps use (Libravatar/Gravatar protocol): ``/avatar/{hash}``."""
