@@ -7,6 +7,8 @@ also looks up versions, reads the master, commits the thumbnails, the profile an
 record, and starts a process; the ratio says how close to the limit all of that comes.
 Target: >= 0.8 of the limit. PnP's uploader, for comparison, does 2 users/s by design.
 Peak memory of the whole command at 1,000 and at 10,000 users: should be flat.
+Scale-out: 1,000 users through one and then two `photosync worker` processes on PostgreSQL,
+Redis and S3 (a moto server), and the two-worker rate as a ratio of the one-worker rate.
 """
 
 from __future__ import annotations
@@ -92,10 +94,56 @@ REDIS = "redis://127.0.0.1:6379/0"
 
 
 @contextmanager
-def two_workers(data_dir: Path, users: int) -> Iterator[dict[str, str]]:
-    """A fresh PostgreSQL database with ``users`` people, and two `photosync worker` processes
-    (one process each) on a queue of their own on the machine's Redis: the environment of a
-    `photosync sync now --all` that sends its checks to them."""
+def s3_bucket() -> Iterator[dict[str, str]]:
+    """A moto S3 server on a free loopback port with a bucket: the PHOTOSYNC_*/AWS_* settings."""
+    import socket
+
+    import boto3
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PHOTOSYNC_BLOB_STORE": "s3",
+        "PHOTOSYNC_S3_BUCKET": "photosync-bench",
+        "PHOTOSYNC_S3_ENDPOINT_URL": endpoint,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(endpoint, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        os.environ.update(env)  # population.py builds its blob store from the environment
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="photosync-bench")
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@contextmanager
+def two_workers(data_dir: Path, users: int, count: int = 2) -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL database with ``users`` people, and ``count`` `photosync worker`
+    processes (one process each) on a queue of their own on the machine's Redis: the environment
+    of a `photosync sync now --all` that sends its checks to them."""
     import psycopg
     import redis
     from population import people_with_one_photo
@@ -124,7 +172,7 @@ def two_workers(data_dir: Path, users: int) -> Iterator[dict[str, str]]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(2)
+        for _ in range(count)
     ]
     try:
         yield env
@@ -185,6 +233,28 @@ def main() -> int:
                 ]
             )
             print(f"  ({users:,} users through two workers: {seconds:.1f} s)")
+    # Scale-out: photo bytes in S3 (a moto server here), one worker and then two, 1,000 users.
+    users = SIZES[0]
+    with s3_bucket():
+        one = 0.0
+        for count in (1, 2):
+            with tempfile.TemporaryDirectory(prefix="photosync-bulk-") as tmp:
+                data = Path(tmp) / "data"
+                with two_workers(data, users, count) as env:
+                    seconds, peak = bulk_run(data, concurrency=cores, env=env)
+            rate = users / seconds
+            one = one or rate
+            rows.append(
+                [
+                    f"{count} worker(s) + PostgreSQL + S3, {users:,}",
+                    f"{rate:,.0f}/s ({rate / one:.2f}x one)",
+                    f"{limit:,.0f}/s",
+                    rate / limit,
+                    f"{peak:,.0f} MB (sender)",
+                    verdict(rate / limit >= TARGET),
+                ]
+            )
+            print(f"  ({users:,} users through {count} worker(s) on S3: {seconds:.1f} s)")
     print_table(
         ["run", "users/s", "CPU limit", "ratio", "peak RSS", f"target >= {TARGET}"],
         rows,

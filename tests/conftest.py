@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -379,6 +380,73 @@ def stop_server(server: LiveServer) -> None:
         server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+# --- S3 (moto in server mode) ----------------------------------------------------------------
+
+# Credentials the standard AWS way (environment), for the moto server, which takes any.
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An S3 API server on a free loopback port (moto in server mode, a process of its own), for
+    the tests' S3 blob stores and the servers they start (which inherit the credentials)."""
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    saved = {name: os.environ.get(name) for name in S3_ENV}
+    os.environ.update(S3_ENV)
+    try:
+        up = eventually(lambda: _answers(url), seconds=30)
+        assert up, "moto server did not start"
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=1)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A new, empty bucket of this test's own on the moto server."""
+    import boto3
+
+    name = f"photosync-{uuid.uuid4().hex[:16]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+def s3_settings(endpoint: str, bucket: str, prefix: str = "") -> dict[str, str]:
+    """The environment that points photosync at a bucket on the moto server."""
+    return {
+        **S3_ENV,
+        "PHOTOSYNC_BLOB_STORE": "s3",
+        "PHOTOSYNC_S3_BUCKET": bucket,
+        "PHOTOSYNC_S3_ENDPOINT_URL": endpoint,
+        "PHOTOSYNC_S3_PREFIX": prefix,
+    }
 
 
 @pytest.fixture

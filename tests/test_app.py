@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Route
 
+from photosync.app import app_for
+from photosync.context import Context
+from photosync.health import readiness
+from photosync.services import build_services
 from photosync.web import Root
+from tests.conftest import free_port, make_settings
 
 
 def _routes(app: Root) -> set[tuple[str, str]]:
@@ -33,7 +39,7 @@ def test_the_api_description_lists_every_route(app: Root, client: TestClient) ->
     missing = {
         (path, method)
         for path, method in _routes(app)
-        if (path, method) not in described and path not in ("/healthz", "/docs/oauth2-redirect")
+        if (path, method) not in described and path != "/docs/oauth2-redirect"
     }
     assert not missing
     # The hot image routes are plain Starlette routes, described by hand.
@@ -68,3 +74,49 @@ def test_the_api_docs_load_nothing_from_another_host(client: TestClient) -> None
         assert asset.startswith("/"), f"/_docs loads {asset} from another host"
         answer = client.get(asset)
         assert answer.status_code == 200 and answer.content, asset
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    r = client.get("/readyz")
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "status": "ready",
+        "checks": {
+            "database": "ok",
+            "blob_store": "ok",
+            "broker": "not used (tasks run in this process)",
+        },
+    }
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "get" in paths["/healthz"] and "503" in paths["/readyz"]["get"]["responses"]
+
+
+def test_not_ready_names_what_does_not_answer(tmp_path: Path, sqlite_url: str) -> None:
+    """A broker at a closed port: 503, naming the broker and why, within the probes' time."""
+    settings = make_settings(
+        tmp_path / "data", sqlite_url, broker_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    ctx = Context.from_settings(settings)
+    try:
+        with TestClient(app_for(build_services(ctx))) as client:
+            r = client.get("/readyz")
+    finally:
+        ctx.db.dispose()
+    assert r.status_code == 503
+    body = r.json()
+    assert body["status"] == "not ready" and body["failing"] == ["broker"]
+    assert "refused" in body["checks"]["broker"].lower()
+    assert body["checks"]["database"] == body["checks"]["blob_store"] == "ok"
+
+
+def test_a_probe_that_never_answers_fails_on_time() -> None:
+    import threading
+
+    never = threading.Event()
+    state = readiness({"slow": never.wait, "fine": lambda: None}, timeout=0.2)
+    never.set()
+    assert state.failing == ["slow"] and state.checks == {
+        "slow": "no answer within 0.2 s",
+        "fine": "ok",
+    }

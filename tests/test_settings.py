@@ -158,3 +158,25 @@ def test_the_valid_policies() -> None:
     assert SYNC_POLICIES == ("on-user-action", "manual", "automatic")
     assert load_settings().sync_policy == "on-user-action"
     assert load_settings(sync_policy="automatic").sync_policy == "automatic"
+
+
+def test_a_shared_deployment_needs_the_secret_key(tmp_path: Path) -> None:
+    """With PostgreSQL or S3 the servers are many: a key made in one data folder would not be
+    the others', so it must be given, and the command stops before doing anything."""
+    shared = "PHOTOSYNC_SECRET_KEY must be set when the database is not the embedded SQLite"
+    with pytest.raises(SettingsError, match=shared):
+        load_settings(database_url="postgresql+psycopg://db/photosync")
+    with pytest.raises(SettingsError, match=shared):
+        load_settings(blob_store="s3", s3_bucket="photos")
+    with pytest.raises(SettingsError, match="PHOTOSYNC_BLOB_STORE=s3 needs PHOTOSYNC_S3_BUCKET"):
+        load_settings(blob_store="s3", secret_key="k")
+    assert load_settings(blob_store="s3", s3_bucket="photos", secret_key="k").shared
+    assert not load_settings(data_dir=tmp_path).shared  # the embedded default makes its own
+
+    data = tmp_path / "data"
+    result = CliRunner().invoke(
+        main,
+        ["--data", str(data), "users", "list"],
+        env={"PHOTOSYNC_DATABASE_URL": "postgresql+psycopg://db/x", "PHOTOSYNC_SECRET_KEY": ""},
+    )
+    assert result.exit_code == 2 and shared in result.output and not data.exists()

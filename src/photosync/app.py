@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 
 from photosync import __version__, metrics
@@ -17,6 +17,7 @@ from photosync.directory import graph as directory_graph
 from photosync.directory import routes as directory_routes
 from photosync.directory.auth import caller_key
 from photosync.directory.services import DirectoryService
+from photosync.health import readiness
 from photosync.mailbox import graph as mailbox_graph
 from photosync.mailbox.services import MailboxService
 from photosync.portal import routes as portal_routes
@@ -81,7 +82,7 @@ def app_for(services: Services) -> Root:
     token = directory_routes.create_app()
     portal = portal_routes.create_app()
     avatar = avatar_routes.create_app()
-    meta = _meta_app()
+    meta = _meta_app(services)
     for app in (graph, sharepoint, token, portal, avatar, meta):
         provide(app, registry)
 
@@ -95,7 +96,7 @@ def app_for(services: Services) -> Root:
                 **avatar_routes.OPENAPI_PATHS,
             }
             schema.update(
-                merged_openapi("photosync", __version__, (graph, sharepoint, token), extra)
+                merged_openapi("photosync", __version__, (graph, sharepoint, token, meta), extra)
             )
         return schema
 
@@ -112,7 +113,7 @@ def app_for(services: Services) -> Root:
             Part(avatar, prefixes=(avatar_routes.PREFIX,)),
             Part(
                 meta,
-                paths=frozenset({"/healthz", "/metrics", "/openapi.json", "/_docs"}),
+                paths=frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/_docs"}),
                 prefixes=(f"{DOCS_ASSETS}/",),
             ),
         ],
@@ -140,8 +141,8 @@ def _throttle(services: Services, render: ErrorRenderer) -> Throttle | None:
 DOCS_ASSETS = "/_docs/assets"
 
 
-def _meta_app() -> FastAPI:
-    """The health check and the API description of every sub-application."""
+def _meta_app(services: Services) -> FastAPI:
+    """Health, readiness, metrics, and the API description of every sub-application."""
     app = FastAPIOffline(
         title="photosync",
         version=__version__,
@@ -150,10 +151,30 @@ def _meta_app() -> FastAPI:
         static_url=DOCS_ASSETS,
         favicon_url="/portal-static/favicon.svg",
     )
+    probes = {
+        "database": services.ctx.db.check,
+        "blob_store": services.ctx.blobs.check,
+        "broker": services.tasks.check_broker,
+    }
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> PlainTextResponse:
-        return PlainTextResponse("ok")
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The database, the blob store and the broker answer",
+        responses={503: {"description": "Not ready: `failing` names what does not answer"}},
+    )
+    def readyz() -> JSONResponse:
+        # A plain (threaded) route: the probes block, for at most health.TIMEOUT seconds.
+        state = readiness(probes)
+        return JSONResponse(
+            state.as_json(),
+            status_code=200 if state.ready else 503,
+            headers={"Cache-Control": "no-store"},
+        )
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus(request: Request) -> Response:

@@ -348,6 +348,57 @@ def gc(env: Env) -> None:
     )
 
 
+@main.command("backup")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@pass_env
+def backup_command(env: Env, folder: Path) -> None:
+    """Copy the database and the photo files into FOLDER (new or empty), consistently.
+
+    Every table is read in one snapshot while the servers keep running; the photo files the
+    snapshot names follow. The copy restores into an empty deployment of either kind (SQLite and
+    a folder, or PostgreSQL and S3) with `photosync restore`.
+    """
+    from photosync.backup import BackupError, backup
+
+    ctx = Context.from_settings(env.settings)
+    try:
+        ctx.db.upgrade()  # as every command does: the backup is of the newest schema
+        summary = backup(ctx, folder)
+    except BackupError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        ctx.db.dispose()
+    click.echo(
+        f"backed up {summary.rows} rows of {summary.tables} tables and {summary.blobs} photo "
+        f"files ({summary.blob_bytes} bytes) at schema {summary.revision} to {folder}"
+    )
+
+
+@main.command("restore")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@pass_env
+def restore_command(env: Env, folder: Path) -> None:
+    """Restore a `photosync backup` FOLDER into this deployment, which must be empty.
+
+    The database is migrated to the backup's schema, every file is checked against the
+    backup's manifest, the photo files are copied (each one's sha256 checked), the rows are
+    inserted in one transaction, and the schema is brought up to date.
+    """
+    from photosync.backup import BackupError, restore
+
+    ctx = Context.from_settings(env.settings)
+    try:
+        summary = restore(ctx, folder)
+    except BackupError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        ctx.db.dispose()
+    click.echo(
+        f"restored {summary.rows} rows of {summary.tables} tables and {summary.blobs} photo "
+        f"files ({summary.blob_bytes} bytes) from {folder}"
+    )
+
+
 def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
         return None

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from photosync.blobs import BlobStore, FilesystemBlobStore
+from photosync.blobs import BlobStore
+from photosync.blobs.choose import blob_store
 from photosync.db import Database, utcnow
 from photosync.events import EventBus
 from photosync.settings import Settings
@@ -29,6 +30,6 @@ class Context:
         return cls(
             settings=settings,
             db=Database(settings.sqlalchemy_url),
-            blobs=FilesystemBlobStore(settings.blob_dir),
+            blobs=blob_store(settings),
             clock=clock,
         )

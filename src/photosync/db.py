@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -136,6 +136,11 @@ class Database:
         """A connection whose transactions begin IMMEDIATE on SQLite (see ``_sqlite_begin``)."""
         with self.engine.connect() as conn:
             yield conn.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else conn
+
+    def check(self) -> None:
+        """Raise unless the database answers a query now (readiness)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def upgrade(self) -> None:
         """Apply every Alembic migration (idempotent)."""

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -98,6 +98,34 @@ class Settings(BaseSettings):
 
         parse_networks(value)
         return value
+
+    # --- Storage for more than one machine (blobs/s3.py; docs/operations.md) ---
+    # Where photo bytes live: a folder under data_dir, or an S3-compatible bucket. Credentials
+    # for S3 come the standard AWS way (AWS_ACCESS_KEY_ID…, AWS_PROFILE, an instance role).
+    blob_store: Literal["filesystem", "s3"] = "filesystem"
+    s3_bucket: str = ""
+    # Empty: AWS itself; set for another S3-compatible service (MinIO, Ceph, R2, …).
+    s3_endpoint_url: str = ""
+    # Keys are PREFIX + sha256, so several deployments can share one bucket.
+    s3_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _shared_deployment(self) -> Settings:
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise ValueError("PHOTOSYNC_BLOB_STORE=s3 needs PHOTOSYNC_S3_BUCKET")
+        # A key made on first use lives in one machine's data_dir; servers sharing a database
+        # or a bucket would each make their own and reject each other's tokens and cookies.
+        if self.shared and not self.secret_key:
+            raise ValueError(
+                "PHOTOSYNC_SECRET_KEY must be set when the database is not the embedded SQLite "
+                "or photos are in S3: every server of the deployment signs with that one key"
+            )
+        return self
+
+    @property
+    def shared(self) -> bool:
+        """Whether this deployment's state is meant for several processes or machines."""
+        return self.blob_store == "s3" or not self.sqlalchemy_url.startswith("sqlite")
 
     # Photo versions kept per user (the current photo and a pending preview among them, always);
     # ``photosync gc`` deletes older ones, and the blobs no version uses any more.
@@ -251,6 +279,8 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _describe(error: ErrorDetails) -> str:
+    if not error["loc"]:  # a rule across settings: its own words name them
+        return str(error["msg"]).removeprefix("Value error, ")
     name = str(error["loc"][0]) if error["loc"] else "?"
     got = str(error.get("input", ""))
     got = got if len(got) <= 40 else f"{got[:40]}…"

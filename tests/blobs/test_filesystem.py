@@ -1,4 +1,5 @@
-"""The filesystem blob store: content-addressed, atomic, never overwrites, two writers at once."""
+"""The filesystem blob store's own ways: files named by key, written atomically, never
+overwritten, moved aside by gc. The contract both stores keep is test_contract.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from photosync.blobs import BlobNotFound, FilesystemBlobStore
+from photosync.blobs import FilesystemBlobStore
 
 
 def test_put_returns_sha256_and_get_returns_the_bytes(tmp_path: Path) -> None:
@@ -31,23 +32,6 @@ def test_same_bytes_twice_is_one_blob_and_never_rewritten(tmp_path: Path) -> Non
     assert store.put(b"x" * 1000) == key
     assert path.stat().st_ino == inode
     assert [p.name for p in path.parent.iterdir()] == [key]  # no temp files left
-
-
-def test_unknown_and_malformed_keys(tmp_path: Path) -> None:
-    store = FilesystemBlobStore(tmp_path)
-    with pytest.raises(BlobNotFound):
-        store.get("0" * 64)
-    with pytest.raises(BlobNotFound):
-        store.get("../../etc/passwd")
-    assert not store.exists("../x")
-
-
-def test_delete(tmp_path: Path) -> None:
-    store = FilesystemBlobStore(tmp_path)
-    key = store.put(b"bye")
-    store.delete(key)
-    store.delete(key)  # idempotent
-    assert not store.exists(key)
 
 
 def _writer(root: str, payloads: list[bytes], barrier: multiprocessing.synchronize.Barrier) -> None:
@@ -79,27 +63,6 @@ def _backdate(store: FilesystemBlobStore, key: str, seconds: float) -> None:
     path = store.root / key[:2] / key[2:4] / key
     past = time.time() - seconds
     os.utime(path, (past, past))
-
-
-def test_age_keep_and_collect(tmp_path: Path) -> None:
-    store = FilesystemBlobStore(tmp_path)
-    key = store.put(b"photo")
-    assert 0 <= store.age(key) < 60
-    assert not store.collect(key, 3600)  # too new
-    _backdate(store, key, 7200)
-    assert store.age(key) > 7000
-    store.keep(key)  # a row is about to point to it again
-    assert store.age(key) < 60 and not store.collect(key, 3600)
-    _backdate(store, key, 7200)
-    assert store.put(b"photo") == key and store.age(key) < 60  # same bytes: clock restarted
-    _backdate(store, key, 7200)
-    assert store.collect(key, 3600)
-    assert not store.exists(key) and not store.collect(key, 3600)
-    with pytest.raises(BlobNotFound):
-        store.age(key)
-    with pytest.raises(BlobNotFound):
-        store.keep(key)
-    assert list(tmp_path.rglob(".gc-*")) == []
 
 
 def test_collect_loses_no_blob_to_a_put_of_the_same_bytes_at_the_same_moment(

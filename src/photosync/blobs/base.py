@@ -47,3 +47,6 @@ class BlobStore(Protocol):
     def collect(self, key: str, grace_seconds: float) -> bool:
         """Delete the blob if it was not written or kept in the last ``grace_seconds``;
         whether it was deleted. Only the garbage collector calls this, for unreferenced keys."""
+
+    def check(self) -> None:
+        """Raise unless the store can be reached now (readiness: ``GET /readyz``)."""

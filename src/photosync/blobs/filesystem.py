@@ -109,6 +109,10 @@ class FilesystemBlobStore:
         finally:
             aside.unlink()
 
+    def check(self) -> None:
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise OSError(f"{self.root} is not a writable folder")
+
 
 def _make_dirs(root: Path, folder: Path) -> list[Path]:
     """Create ``folder`` (below root) and return the parents whose entries changed."""

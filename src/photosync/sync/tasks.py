@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from photosync.settings import Settings
 from photosync.sync.interfaces import AUTOMATIC, SCHEDULE, TRIGGERS, Route, Trigger
@@ -297,6 +297,17 @@ class SyncTasks:
         with self._idle:  # cancelled tasks never finish: nobody is left to wait for them
             self._pending = 0
             self._idle.notify_all()
+
+    def check_broker(self) -> str | None:
+        """Raise unless the broker accepts a connection now (readiness); a note if none is used."""
+        if not self.distributed:
+            return "not used (tasks run in this process)"
+        with self.celery.connection_for_write(connect_timeout=1) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=1, timeout=1)
+            if conn.transport.driver_type == "redis":
+                # kombu's Redis transport connects lazily: ask the server itself.
+                cast(Any, conn.default_channel).client.ping()
+        return None
 
     def describe(self) -> str:
         """Where tasks run, for the start-up banner (no password of the broker's URL)."""
