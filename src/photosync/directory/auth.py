@@ -90,6 +90,10 @@ def authenticate(
             raise _invalid("The user no longer exists.")
         if not may_sign_in(user):
             raise _invalid("The user account is disabled.")
+        if claims.session_id is not None and not directory.session_live(
+            claims.session_id, memory_only=memory_only
+        ):
+            raise _invalid("The sign-in session of this token has ended.")
         return Principal("user", user.id, user, claims.scopes, claims.session_id, "bearer")
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:

@@ -623,11 +623,29 @@ class DirectoryService:
             return None
         return session, user
 
+    def session_live(self, session_id: str, *, memory_only: bool = False) -> bool:
+        """Whether the sign-in session a bearer token names is still live (not signed out,
+        not revoked, not expired): checked on every request a user's token makes, through the
+        one cache of who exists (``get_user``'s rules: a change this process commits is seen
+        at its next request, another process's within FRESHNESS_SECONDS)."""
+        key = f"session:{session_id}"
+        if memory_only:
+            if self._known.get(key) is not True:
+                raise NotInMemory(key)
+            return True
+        generation = self._known.generation
+        live = self.get_session(session_id) is not None
+        if live:
+            self._known.put(key, True, if_generation=generation)
+        return live
+
     def end_session(self, session_id: str) -> None:
         with self.ctx.db.write_session() as session:
             row = session.get(SignInSession, session_id)
             if row is not None and row.revoked_at is None:
                 row.revoked_at = self.ctx.clock()
+                # Tokens naming this session stop at their next request in this process.
+                self.ctx.events.publish_on_commit(session, USER_CHANGED, user_id=row.user_id)
 
     def password_token(self, upn: str, password: str) -> str:
         """OAuth2 password grant: each sign-in is a new session id carried in the token."""
