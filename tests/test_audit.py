@@ -91,7 +91,7 @@ def test_the_edge_sets_the_origin_only_for_the_request() -> None:
     }
     run_async(edge(scope, None, send))  # type: ignore[arg-type]
     assert seen == [Origin("203.0.113.7", "Edge/1 é", "3f1c2a9e-client")]
-    assert sent[0]["headers"] == [(b"request-id", b"3f1c2a9e-client")]
+    assert sent[0]["headers"][0] == (b"request-id", b"3f1c2a9e-client")
     assert audit.origin.get() is None
     # No id, or one that is not a short token of safe characters: a new UUID.
     for headers in ([], [(b"x-request-id", b"bad id\n")], [(b"x-request-id", b"x" * 129)]):

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import _IncludedRouter
 from fastapi.testclient import TestClient
@@ -174,7 +175,6 @@ GET    /avatar/{name}                                      401 200 200 200 200 2
 GET    /openapi.json                                       200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200
 GET    /_docs                                              200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200
 GET    /_docs/assets                                       200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200
-GET    /docs/oauth2-redirect                               404 404 404 404 404 404 404 404 404 404 404 404 404 404 404 404 404
 GET    /healthz                                            200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200
 GET    /readyz                                             200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200 200
 GET    /metrics                                            403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403 403
@@ -477,7 +477,7 @@ def _fill(text: str, world: World) -> str:
     )
 
 
-def call(world: World, entry: Row, column: str) -> int:
+def call(world: World, entry: Row, column: str) -> httpx.Response:
     headers, csrf = credentials(world, column, entry.portal)
     client = world.client
     client.cookies.clear()
@@ -497,8 +497,34 @@ def call(world: World, entry: Row, column: str) -> int:
         kwargs["data"] = data
         if sent.body == "upload":
             kwargs["files"] = {"photo": ("me.jpg", JPEG, "image/jpeg")}
-    response = client.request(entry.method, path, **kwargs)
-    return response.status_code
+    return client.request(entry.method, path, **kwargs)
+
+
+# The first bytes of each image type we answer with: what our encoder wrote, never a guess.
+MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG", "image/svg+xml": b"<svg"}
+
+
+def header_problems(response: httpx.Response) -> list[str]:
+    """What the edge's security headers or an image's type lack in ``response``."""
+    headers = response.headers
+    problems = [
+        name
+        for name, value in (
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "same-origin"),
+            ("x-frame-options", "DENY"),
+        )
+        if headers.get(name) != value
+    ]
+    if "frame-ancestors 'none'" not in headers.get("content-security-policy", ""):
+        problems.append("content-security-policy")
+    elif "unsafe-inline" in headers["content-security-policy"]:
+        problems.append("inline script or style allowed")
+    kind = headers.get("content-type", "").split(";")[0]
+    image = kind.startswith("image/") and response.status_code == 200
+    if image and not response.content.lstrip().startswith(MAGIC.get(kind, b"?")):
+        problems.append(f"{kind} that is not one")
+    return problems
 
 
 def restore(world: World) -> None:
@@ -534,8 +560,11 @@ def test_authorisation_matrix(world: World) -> None:
     for entry in ROWS:
         codes = []
         for column, expected in zip(COLUMNS, entry.expected, strict=True):
-            status = call(world, entry, column)
+            response = call(world, entry, column)
+            status = response.status_code
             codes.append(status)
+            for problem in header_problems(response):
+                differing.append(f"{entry.method} {entry.template} [{column}]: {problem}")
             if status != expected:
                 differing.append(
                     f"{entry.method} {entry.template} [{column}]: {status}, not {expected}"

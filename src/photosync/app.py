@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 
 from photosync import __version__, metrics
@@ -21,6 +21,7 @@ from photosync.health import readiness
 from photosync.mailbox import graph as mailbox_graph
 from photosync.mailbox.services import MailboxService
 from photosync.portal import routes as portal_routes
+from photosync.portal.rendering import static_url
 from photosync.services import Services, build_services
 from photosync.settings import Settings, load_settings
 from photosync.sites import routes as sites_routes
@@ -143,14 +144,20 @@ DOCS_ASSETS = "/_docs/assets"
 
 def _meta_app(services: Services) -> FastAPI:
     """Health, readiness, metrics, and the API description of every sub-application."""
+    # fastapi-offline serves Swagger UI's files; the page is ours (below), without the inline
+    # script FastAPI's page starts Swagger UI with.
     app = FastAPIOffline(
         title="photosync",
         version=__version__,
-        docs_url="/_docs",
+        docs_url=None,
         redoc_url=None,
         static_url=DOCS_ASSETS,
-        favicon_url="/portal-static/favicon.svg",
     )
+
+    @app.get("/_docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        return HTMLResponse(_docs_page())
+
     probes = {
         "database": services.ctx.db.check,
         "blob_store": services.ctx.blobs.check,
@@ -192,6 +199,25 @@ def _meta_app(services: Services) -> FastAPI:
         return Response(metrics.render(_deployment_state(request)), media_type=metrics.CONTENT_TYPE)
 
     return app
+
+
+def _docs_page() -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>photosync - API</title>
+<link rel="stylesheet" href="{DOCS_ASSETS}/swagger-ui.css">
+<link rel="icon" href="{static_url("favicon.svg")}">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{DOCS_ASSETS}/swagger-ui-bundle.js"></script>
+<script src="{static_url("api-docs.js")}"></script>
+</body>
+</html>
+"""
 
 
 def _deployment_state(request: Request) -> metrics.DeploymentState:

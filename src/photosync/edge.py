@@ -1,6 +1,7 @@
 """What every HTTP request passes once on its way in and out, around whichever sub-application
 answers it (``web.Root``): its request id, the origin its changes are audited with, the headers
-every answer carries, and its count and latency for ``/metrics``.
+every answer carries (request id, CSP, nosniff, framing, referrer, HSTS), and its count and
+latency for ``/metrics``.
 
 A pure ASGI layer: no request object is built and the body is never touched, so the hot image
 reads pay for a closure, a header list and two counter increments, not a middleware stack:
@@ -35,6 +36,40 @@ _SANE_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
 _REQUEST_ID_HEADERS = (b"client-request-id", b"x-request-id")
 REQUEST_ID_HEADER = b"request-id"  # Microsoft Graph's name for it in answers
 
+# What every answer says to a browser, pages and images alike. An answer that sets one of these
+# itself keeps its own (the API docs page names the scripts it runs). Pages allow nothing from
+# other origins and no inline script or style, so an injected <script> or style attribute does
+# nothing even if escaping ever failed (blob: is the in-page crop preview of a picked file);
+# anything else (images, JSON, CSV) runs nothing at all, should a browser open it as a page.
+PAGE_POLICY = (
+    b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+NOTHING_POLICY = b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+CSP_HEADER = b"content-security-policy"
+SECURITY_HEADERS = (
+    # Images are answered with the type our encoder produced; never let a browser guess.
+    (b"x-content-type-options", b"nosniff"),
+    # frame-ancestors in the CSP, and this for browsers that predate it: no framing (clickjacking).
+    (b"x-frame-options", b"DENY"),
+    # URLs name people (?user=, /users/{upn}): they stay on this server.
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+def security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The security headers an answer with ``headers`` lacks (its own always win)."""
+    present = {name.lower() for name, _ in headers}
+    missing = [header for header in SECURITY_HEADERS if header[0] not in present]
+    if CSP_HEADER not in present:
+        html = any(
+            name.lower() == b"content-type" and value.startswith(b"text/html")
+            for name, value in headers
+        )
+        missing.append((CSP_HEADER, PAGE_POLICY if html else NOTHING_POLICY))
+    return missing
+
+
 # A new id is GUID-shaped like Graph's: 80 random bits drawn once per process, then a counter.
 # Unique across processes and restarts, and a tenth of uuid4()'s cost on every request (ids
 # need not be unguessable: they name requests, they grant nothing).
@@ -50,7 +85,8 @@ def new_request_id() -> str:
 class Edge:
     """Per request: a request id (the client's if sane, else a new GUID-shaped one) in the
     ``request-id`` answer header and in the audit ``origin`` (with address and user agent);
-    Strict-Transport-Security over HTTPS; and the request's count and latency by route template.
+    the security headers (``security_headers``) and Strict-Transport-Security over HTTPS; and
+    the request's count and latency by route template.
 
     uvicorn reports ``scheme == "https"`` when it terminates TLS itself (``--certfile``) and when
     a trusted proxy (``--forwarded-allow-ips``) says X-Forwarded-Proto: https, and replaces the
@@ -86,7 +122,8 @@ class Edge:
             if message["type"] == "http.response.start":
                 status, answered = message["status"], True
                 # A new list: the response object may still hold (and reuse) its own.
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = list(message.get("headers", ()))
+                message["headers"] = [*headers, *extra, *security_headers(headers)]
             await send(message)
 
         token = origin.set(where)
