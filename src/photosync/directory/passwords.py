@@ -1,24 +1,83 @@
-"""Password and secret hashing (argon2id)."""
+"""Password and secret hashing (argon2id), bounded in how many run at once.
+
+Each argon2id hash or check takes 64 MiB and a core for ~50 ms (argon2-cffi's defaults, the
+RFC 9106 second recommendation). Unbounded, a flood of sign-ins or client-credential requests
+ran one per server thread at once: 40 × 64 MiB, a server of 1.1 GB, and photo reads queued
+behind them for threads and cores. So at most ``HASHING_AT_ONCE`` (one per core) run at once;
+up to ``HASHING_WAITING`` more wait their turn, and any beyond that are refused at once with
+``HashingBusy`` (the token endpoint's 429, the sign-in page's 503) rather than holding a
+server thread while they wait.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+T = TypeVar("T")
 
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps sign-in time the same either way.
 _DUMMY_HASH = _hasher.hash("photosync-dummy-password")
 
+HASHING_AT_ONCE = os.cpu_count() or 1
+HASHING_WAITING = 4 * HASHING_AT_ONCE
+
+
+class HashingBusy(Exception):
+    """Too many password checks are already running or waiting: ask again in a moment."""
+
+    message = "Too many sign-ins at once; try again in a moment."
+    retry_after = 1
+
+
+class _Bound:
+    """A semaphore with a bounded queue: ``slots`` run, ``waiting`` may wait, others refused."""
+
+    def __init__(self, slots: int, waiting: int) -> None:
+        self._slots = threading.BoundedSemaphore(slots)
+        self._admitted = threading.BoundedSemaphore(slots + waiting)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._admitted.acquire(blocking=False):
+            raise HashingBusy
+        try:
+            with self._slots:
+                yield
+        finally:
+            self._admitted.release()
+
+
+_bound = _Bound(HASHING_AT_ONCE, HASHING_WAITING)
+
+
+def _bounded(work: Callable[[], T]) -> T:
+    with _bound.slot():
+        return work()
+
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _bounded(lambda: _hasher.hash(password))
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+    """Whether ``password`` matches ``stored_hash`` (always False for None, at the same cost).
+    Raises HashingBusy when too many checks are running and waiting already."""
+
+    def check() -> bool:
+        try:
+            return _hasher.verify(stored_hash or _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return _bounded(check) and stored_hash is not None
 
 
 # The minimum policy for a password photosync is given (users add, set-password, a users

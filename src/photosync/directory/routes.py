@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from photosync.directory.assertions import JWT_BEARER, BadAssertion
+from photosync.directory.passwords import HashingBusy
 from photosync.directory.services import DirectoryService, SignInFailed
 from photosync.web import ApiError, dependency, oauth_error, sub_app
 
@@ -26,6 +27,28 @@ async def token(request: Request, directory: Directory) -> JSONResponse:
         raise ApiError(400, "invalid_request", "Send the request form-encoded.")
     form = await request.form()
     fields = {k: str(v) for k, v in form.items()}
+    try:
+        access = await _grant(request, directory, fields)
+    except HashingBusy:
+        raise ApiError(
+            429,
+            "temporarily_unavailable",
+            HashingBusy.message,
+            {"Retry-After": str(HashingBusy.retry_after)},
+        ) from None
+    return JSONResponse(
+        {
+            "token_type": "Bearer",
+            "expires_in": directory.ctx.settings.token_lifetime_seconds,
+            "ext_expires_in": directory.ctx.settings.token_lifetime_seconds,
+            "access_token": access,
+        },
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+async def _grant(request: Request, directory: DirectoryService, fields: dict[str, str]) -> str:
+    """The access token a grant earns (ApiError: why not)."""
     grant = fields.get("grant_type", "")
     if grant == "client_credentials":
         resource = _resource(request, directory, fields.get("scope", ""))
@@ -44,15 +67,7 @@ async def token(request: Request, directory: Directory) -> JSONResponse:
             "unsupported_grant_type",
             "grant_type must be client_credentials or password.",
         )
-    return JSONResponse(
-        {
-            "token_type": "Bearer",
-            "expires_in": directory.ctx.settings.token_lifetime_seconds,
-            "ext_expires_in": directory.ctx.settings.token_lifetime_seconds,
-            "access_token": access,
-        },
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
-    )
+    return access
 
 
 async def _app_token(

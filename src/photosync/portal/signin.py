@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from photosync.directory.passwords import HashingBusy
 from photosync.directory.services import DirectoryService, SignInFailed
 from photosync.portal.rendering import render
 from photosync.portal.viewer import (
@@ -90,6 +91,12 @@ def signin_submit(
         return _signin_page(
             request, next_path=target, username=username, error=SignInFailed.message, status=400
         )
+    except HashingBusy:
+        page = _signin_page(
+            request, next_path=target, username=username, error=HashingBusy.message, status=503
+        )
+        page.headers["Retry-After"] = str(HashingBusy.retry_after)
+        return page
     old = session_id_from(request)
     if old is not None:
         directory.end_session(old)
