@@ -70,8 +70,6 @@ def test_a_flood_of_client_credentials_stays_within_memory(live_server: LiveServ
     refused = [a for a in answers if a.status_code == 429]
     assert all(a.headers.get("retry-after") == "1" for a in refused)
     assert all(a.json()["error"] == "temporarily_unavailable" for a in refused)
-    # At most one argon2 buffer per core at once (plus slack for the requests themselves);
-    # unbounded, 40 threads held 40 buffers: 2.5 GB.
     # At most one argon2 buffer per core at once: the peak is the baseline and those buffers,
     # give or take (measured: 131 -> 264 MiB on 2 cores). Unbounded, 40 threads held 40
     # buffers at once: 2.5 GB.
