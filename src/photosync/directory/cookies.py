@@ -13,6 +13,9 @@ from itsdangerous import BadSignature, Signer, TimestampSigner
 
 SESSION_SALT = "photosync.session-cookie"
 SIGNIN_FORM_SALT = "photosync.signin-form"
+DEVICE_SALT = "photosync.known-device"
+# How long a browser stays a familiar source of sign-ins to an account after signing in to it.
+DEVICE_MAX_AGE = 90 * 24 * 3600
 # As long as the sign-in cookie that carries the nonce lives.
 SIGNIN_FORM_MAX_AGE = 3600
 
@@ -55,3 +58,21 @@ def signin_form_token_ok(key: str, nonce: str, token: str) -> bool:
     except BadSignature:  # includes SignatureExpired
         return False
     return True
+
+
+def _device_signer(key: str) -> TimestampSigner:
+    return TimestampSigner(key, salt=DEVICE_SALT, digest_method=hashlib.sha256)
+
+
+def sign_known_device(key: str, user_id: str) -> str:
+    """The known-device cookie's value: the account this browser signed in to, signed and
+    timestamped (smart lock-out: a sign-in from here to that account is familiar)."""
+    return _device_signer(key).sign(user_id).decode()
+
+
+def known_device_user(key: str, value: str) -> str | None:
+    """The user id a known-device cookie names, or None if it is not ours or too old."""
+    try:
+        return _device_signer(key).unsign(value, max_age=DEVICE_MAX_AGE).decode()
+    except BadSignature:  # includes SignatureExpired
+        return None

@@ -81,3 +81,20 @@ class SignInSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInSource(Base):
+    """Wrong passwords counted per source, apart from the account's own count (which only
+    its familiar sources move): ``key`` is ``<user id>|<address>`` for one account from one
+    unfamiliar address, or ``*|<address>`` for every account from one address. A source that
+    guesses locks only itself out (``DirectoryService.authenticate``, docs/security.md)."""
+
+    __tablename__ = "sign_in_sources"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

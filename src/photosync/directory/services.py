@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from photosync import audit
 from photosync.context import Context
-from photosync.directory import addresses, importing
+from photosync.directory import addresses, importing, lockout
 from photosync.directory.access import may_sign_in
 from photosync.directory.assertions import (
     AssertionVerifier,
@@ -46,11 +46,6 @@ from photosync.directory.tokens import (
 )
 from photosync.ttlcache import FRESHNESS_SECONDS, NotInMemory, TTLCache
 
-# After this many wrong passwords in a row, each further failure locks the account for
-# twice as long as the last, from 30 s up to 15 min. A right password resets the count.
-FREE_FAILURES = 5
-FIRST_LOCK = timedelta(seconds=30)
-MAX_LOCK = timedelta(minutes=15)
 # Sent after a commit that changed what ``UserInfo`` says of a user (or added one): the one
 # way the directory's cache of users, in this process, learns of a change.
 USER_CHANGED = "user.changed"
@@ -510,28 +505,53 @@ class DirectoryService:
 
     # --- sign-in ---------------------------------------------------------------------------
 
-    def authenticate(self, upn: str, password: str) -> UserInfo:
-        """The user if the password is right and the account not locked; else SignInFailed.
+    def authenticate(self, upn: str, password: str, *, known_device: str | None = None) -> UserInfo:
+        """The user if the password is right and the source not locked out; else SignInFailed.
 
-        Every refusal is audited as ``signin.failed`` (with why: ``unknown-user``, ``locked``
-        or ``wrong-password``), and the failure that locks an account also as ``signin.locked``.
-        The rows commit before SignInFailed is raised: a refusal changes nothing else, so
-        nothing else can roll them back.
+        ``known_device``: the user id the browser's known-device cookie names (verified by the
+        caller); a sign-in to that account from it is familiar. Wrong passwords lock out only
+        the source they came from (``directory.lockout``): an unfamiliar address for this
+        account, an address for every account, or the account's familiar sources.
+
+        Every refusal is audited as ``signin.failed`` (with why: ``unknown-user``,
+        ``locked``, ``address-locked`` or ``wrong-password``), and the failure that locks a
+        source also as ``signin.locked``. The rows commit before SignInFailed is raised: a
+        refusal changes nothing else, so nothing else can roll them back. HashingBusy (too
+        many checks at once) commits nothing and counts nothing.
         """
         now = self.ctx.clock()
+        where = audit.origin.get()
+        address = (where.address if where else None) or ""
         ok = False
         with self.ctx.db.write_session() as session:
             conn = session.connection()
             user = _find(session, upn)
-            if user is None or user.password_hash is None:
+            familiar = user is not None and known_device == user.id
+            actor = user.upn if user is not None else upn.strip()[:320]
+            by_address = (
+                None
+                if familiar
+                else lockout.locked_until(session, lockout.address_key(address), now)
+            )
+            if by_address is not None:
+                audit.record(
+                    conn,
+                    actor=actor,
+                    action="signin.failed",
+                    subject_user_id=user.id if user else None,
+                    reason="address-locked",
+                    locked_until=by_address.isoformat(),
+                )
+            elif user is None or user.password_hash is None:
                 verify_password(None, password)  # same cost as a real check
                 audit.record(
                     conn,
-                    actor=upn.strip()[:320],
+                    actor=actor,
                     action="signin.failed",
                     subject_user_id=user.id if user else None,
                     reason="unknown-user" if user is None else "no-password",
                 )
+                self._count_address_failure(session, address, actor, now)
             elif not may_sign_in(_info(user)):
                 verify_password(None, password)  # same cost as a real check
                 audit.record(
@@ -541,48 +561,95 @@ class DirectoryService:
                     subject_user_id=user.id,
                     reason="disabled",
                 )
-            elif user.locked_until is not None and user.locked_until > now:
+            elif (lock := self._source_lock(session, user, address, familiar, now)) is not None:
                 audit.record(
                     conn,
                     actor=user.upn,
                     action="signin.failed",
                     subject_user_id=user.id,
                     reason="locked",
-                    locked_until=user.locked_until.isoformat(),
+                    familiar=familiar,
+                    locked_until=lock.isoformat(),
                 )
             else:
                 ok = verify_password(user.password_hash, password)
-                if ok:
+                if ok and familiar:
                     user.failed_sign_ins = 0
                     user.locked_until = None
+                elif ok:
+                    lockout.forget(session, lockout.account_key(user.id, address))
                 else:
-                    self._count_failure(conn, user, now)
+                    self._count_failure(session, user, address, familiar, now)
+                    self._count_address_failure(session, address, actor, now)
             info = _info(user) if user is not None else None
         if not ok or info is None:
             raise SignInFailed
         return info
 
-    def _count_failure(self, conn: Connection, user: User, now: datetime) -> None:
-        """A wrong password, counted in the committed transaction; it may lock the account."""
-        user.failed_sign_ins += 1
+    def _source_lock(
+        self, session: Session, user: User, address: str, familiar: bool, now: datetime
+    ) -> datetime | None:
+        """Until when this source is locked out of ``user``'s account, if it is now."""
+        if familiar:
+            return user.locked_until if user.locked_until and user.locked_until > now else None
+        return lockout.locked_until(session, lockout.account_key(user.id, address), now)
+
+    def _count_failure(
+        self, session: Session, user: User, address: str, familiar: bool, now: datetime
+    ) -> None:
+        """A wrong password for ``user``, counted against its source; it may lock the source."""
+        if familiar:
+            user.failed_sign_ins += 1
+            failures = user.failed_sign_ins
+            lock = lockout.lock_for(failures, lockout.FREE_FAILURES)
+            if lock is not None:
+                user.locked_until = now + lock
+            until = user.locked_until if lock is not None else None
+        else:
+            key = lockout.account_key(user.id, address)
+            failures, until = lockout.count_failure(
+                session, key, user.id, now, lockout.FREE_FAILURES
+            )
+        conn = session.connection()
         audit.record(
             conn,
             actor=user.upn,
             action="signin.failed",
             subject_user_id=user.id,
             reason="wrong-password",
-            failures=user.failed_sign_ins,
+            failures=failures,
+            familiar=familiar,
         )
-        over = user.failed_sign_ins - FREE_FAILURES
-        if over >= 0:
-            user.locked_until = now + min(FIRST_LOCK * (2**over), MAX_LOCK)
+        if until is not None:
             audit.record(
                 conn,
                 actor=user.upn,
                 action="signin.locked",
                 subject_user_id=user.id,
-                failures=user.failed_sign_ins,
-                locked_until=user.locked_until.isoformat(),
+                failures=failures,
+                familiar=familiar,
+                source=address or None,
+                locked_until=until.isoformat(),
+            )
+
+    def _count_address_failure(
+        self, session: Session, address: str, actor: str, now: datetime
+    ) -> None:
+        """A wrong password or unknown account from ``address``, whichever account it named:
+        enough of them lock the address out of every account (password spraying)."""
+        failures, until = lockout.count_failure(
+            session, lockout.address_key(address), None, now, lockout.ADDRESS_FREE_FAILURES
+        )
+        if until is not None:
+            audit.record(
+                session.connection(),
+                actor=actor,
+                action="signin.locked",
+                subject_user_id=None,
+                failures=failures,
+                scope="address",
+                source=address or None,
+                locked_until=until.isoformat(),
             )
 
     def start_session(self, user_id: str, kind: str) -> SignInSession:

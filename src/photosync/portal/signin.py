@@ -15,8 +15,10 @@ from photosync.portal.viewer import (
     OptionalViewer,
     check_csrf,
     clear_session_cookie,
+    known_device,
     safe_next,
     session_id_from,
+    set_device_cookie,
     set_session_cookie,
     set_signin_cookie,
     signin_form_token,
@@ -86,7 +88,7 @@ def signin_submit(
     try:
         # The service counts failures and locks the account; every refusal reads the same,
         # so the page never tells which accounts exist or are locked.
-        user = directory.authenticate(username, password[:1024])
+        user = directory.authenticate(username, password[:1024], known_device=known_device(request))
     except SignInFailed:
         return _signin_page(
             request, next_path=target, username=username, error=SignInFailed.message, status=400
@@ -103,6 +105,7 @@ def signin_submit(
     session = directory.start_session(user.id, "portal")
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, session.id)
+    set_device_cookie(request, response, user.id)
     return response
 
 

@@ -17,7 +17,10 @@ from fastapi.responses import Response
 from photosync.directory.access import Principal, may_administer
 from photosync.directory.auth import SESSION_COOKIE
 from photosync.directory.cookies import (
+    DEVICE_MAX_AGE,
     SIGNIN_FORM_MAX_AGE,
+    known_device_user,
+    sign_known_device,
     sign_session_id,
     signin_form_token_for,
     signin_form_token_ok,
@@ -32,6 +35,9 @@ from photosync.web import ApiError, service
 # victim into the attacker's account): a random value in a cookie, and its signature in the form.
 SIGNIN_COOKIE = "photosync_signin"
 SIGNIN_COOKIE_MAX_AGE = SIGNIN_FORM_MAX_AGE
+# Smart lock-out's familiar source: a browser that signed in to an account before
+# (directory.lockout). Sent only to /signin.
+DEVICE_COOKIE = "photosync_device"
 CSRF_FIELD = "csrf_token"
 CSRF_MESSAGE = (
     "This form expired or was sent from another site, so nothing was changed. "
@@ -162,6 +168,25 @@ def set_session_cookie(request: Request, response: Response, session_id: str) ->
         secure=is_https(request),
         path="/",
     )
+
+
+def set_device_cookie(request: Request, response: Response, user_id: str) -> None:
+    """After a successful sign-in: this browser is now a familiar source for the account."""
+    response.set_cookie(
+        DEVICE_COOKIE,
+        sign_known_device(signing_key(request), user_id),
+        max_age=DEVICE_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request),
+        path="/signin",
+    )
+
+
+def known_device(request: Request) -> str | None:
+    """The account this browser signed in to before (its signed known-device cookie)."""
+    value = request.cookies.get(DEVICE_COOKIE)
+    return known_device_user(signing_key(request), value) if value else None
 
 
 def clear_session_cookie(request: Request, response: Response) -> None:
