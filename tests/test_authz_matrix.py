@@ -49,7 +49,7 @@ from photosync.imaging.testimages import photo_jpeg
 from photosync.services import Services
 from photosync.sites.interfaces import account_slug
 from photosync.web import Root
-from tests.conftest import PASSWORD, bearer
+from tests.conftest import PASSWORD, bearer, password_token
 
 COLUMNS = (
     "anon",
@@ -573,3 +573,19 @@ def test_authorisation_matrix(world: World) -> None:
                 restore(world)
         observed.append(f'{entry.method} {entry.template}: "{" ".join(map(str, codes))}"')
     assert not differing, "\n".join([*differing, "observed:", *observed])
+
+
+def test_a_token_stops_when_its_session_ends_and_stays_stopped_after_enable(
+    client: TestClient, services: Services, make_user: Callable[..., UserInfo]
+) -> None:
+    make_user("a@example.com")
+    token = password_token(client, "a@example.com")
+    assert client.get("/v1.0/me/photo/$value", headers=bearer(token)).status_code == 404
+    services.directory.set_disabled("a@example.com", True)
+    services.directory.set_disabled("a@example.com", False)
+    # Disabling ended the token's sign-in session: enabling again means signing in again.
+    r = client.get("/v1.0/me/photo/$value", headers=bearer(token))
+    assert r.status_code == 401
+    assert r.json()["error"]["message"] == "The sign-in session of this token has ended."
+    fresh = password_token(client, "a@example.com")
+    assert client.get("/v1.0/me", headers=bearer(fresh)).status_code == 200

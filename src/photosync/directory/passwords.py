@@ -1,9 +1,9 @@
 """Password and secret hashing (argon2id), bounded in how many run at once.
 
-Each argon2id hash or check takes 64 MiB and a core for ~50 ms (argon2-cffi's defaults, the
+Each argon2id hash or check takes 64 MiB and its cores for ~50 ms (argon2-cffi's defaults, the
 RFC 9106 second recommendation). Unbounded, a flood of sign-ins or client-credential requests
 ran one per server thread at once: 40 × 64 MiB, a server of 1.1 GB, and photo reads queued
-behind them for threads and cores. So at most ``HASHING_AT_ONCE`` (one per core) run at once;
+behind them for threads and cores. So at most ``HASHING_AT_ONCE`` (one per two cores) run at once;
 up to ``HASHING_WAITING`` more wait their turn, and any beyond that are refused at once with
 ``HashingBusy`` (the token endpoint's 429, the sign-in page's 503) rather than holding a
 server thread while they wait.
@@ -26,7 +26,9 @@ _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps sign-in time the same either way.
 _DUMMY_HASH = _hasher.hash("photosync-dummy-password")
 
-HASHING_AT_ONCE = os.cpu_count() or 1
+# Half the cores: one argon2id check runs its 4 lanes on threads of its own, so two at once
+# already fill a 2-core machine, and the event loop answering photo reads needs a core too.
+HASHING_AT_ONCE = max(1, (os.cpu_count() or 1) // 2)
 HASHING_WAITING = 4 * HASHING_AT_ONCE
 
 
@@ -44,6 +46,10 @@ class _Bound:
         self._slots = threading.BoundedSemaphore(slots)
         self._admitted = threading.BoundedSemaphore(slots + waiting)
 
+    def full(self) -> bool:
+        """Whether a caller now would be refused (a hint: the slot itself decides)."""
+        return self._admitted._value == 0
+
     @contextmanager
     def slot(self) -> Iterator[None]:
         if not self._admitted.acquire(blocking=False):
@@ -56,6 +62,12 @@ class _Bound:
 
 
 _bound = _Bound(HASHING_AT_ONCE, HASHING_WAITING)
+
+
+def hashing_full() -> bool:
+    """Whether a password check asked for now would be refused with HashingBusy: lets the
+    token endpoint refuse a flood before it spends a thread and a database read on it."""
+    return _bound.full()
 
 
 def _bounded(work: Callable[[], T]) -> T:

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from photosync.directory.assertions import JWT_BEARER, BadAssertion
-from photosync.directory.passwords import HashingBusy
+from photosync.directory.passwords import HashingBusy, hashing_full
 from photosync.directory.services import DirectoryService, SignInFailed
 from photosync.web import ApiError, dependency, oauth_error, sub_app
 
@@ -28,6 +28,8 @@ async def token(request: Request, directory: Directory) -> JSONResponse:
     form = await request.form()
     fields = {k: str(v) for k, v in form.items()}
     try:
+        if hashing_full() and not fields.get("client_assertion"):
+            raise HashingBusy  # refused before a thread or a database read is spent on it
         access = await _grant(request, directory, fields)
     except HashingBusy:
         raise ApiError(
