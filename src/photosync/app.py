@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -20,14 +21,16 @@ from photosync.directory.services import DirectoryService
 from photosync.health import readiness
 from photosync.mailbox import graph as mailbox_graph
 from photosync.mailbox.services import MailboxService
+from photosync.portal import photo as portal_photo
 from photosync.portal import routes as portal_routes
 from photosync.services import Services, build_services
 from photosync.settings import Settings, load_settings
 from photosync.sites import routes as sites_routes
-from photosync.sites.services import SitesService
+from photosync.sites.services import UPLOAD_MAX_BYTES, SitesService
 from photosync.sync.service import SyncService
 from photosync.sync.tasks import SyncTasks
 from photosync.web import (
+    UPLOAD_MARGIN,
     ErrorRenderer,
     Part,
     Root,
@@ -120,7 +123,15 @@ def app_for(services: Services) -> Root:
         fallback=portal,
         hsts_max_age=services.ctx.settings.hsts_max_age,
         metrics=metrics.RequestMetrics(),
+        uploads=UPLOADS,
+        upload_limit=max(services.ctx.settings.max_upload_bytes, UPLOAD_MAX_BYTES) + UPLOAD_MARGIN,
     )
+
+
+# Every path that takes a photo as its body; the rest take at most web.BODY_LIMIT bytes.
+UPLOADS = re.compile(
+    "|".join((*mailbox_graph.UPLOAD_PATHS, *sites_routes.UPLOAD_PATHS, *portal_photo.UPLOAD_PATHS))
+)
 
 
 def _throttle(services: Services, render: ErrorRenderer) -> Throttle | None:

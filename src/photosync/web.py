@@ -11,6 +11,7 @@ sub-application a request reached is the shape it gets.
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -122,6 +123,9 @@ def sub_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # Forms that FastAPI parses (Form() parameters): a few short fields, no files. The body
+        # itself is bounded before this, by Root (BODY_LIMIT).
+        form_limits={"max_fields": MAX_FORM_FIELDS, "max_files": 0, "max_part_size": BODY_LIMIT},
         **kwargs,
     )
 
@@ -229,6 +233,58 @@ async def memory_first(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs, memory_only=True)
     except NotInMemory:
         return await run_in_threadpool(fn, *args, **kwargs)
+
+
+# --- bounded reads: no request body costs more than its route's limit ------------------------
+
+# Every request body that is not a photo: forms, JSON, token requests. The largest real one (a
+# client assertion JWT, an admin form) is a few kilobytes.
+BODY_LIMIT = 64 * 1024
+# What a photo upload may carry beyond the photo's own limit: multipart boundaries, part headers
+# and the portal form's few fields; the route itself then says "too big" at its exact limit.
+UPLOAD_MARGIN = 64 * 1024
+MAX_FORM_FIELDS = 20
+# Request line and headers (uvicorn's h11 refuses more with 431 before the app sees anything).
+MAX_HEADER_BYTES = 32 * 1024
+
+
+def body_too_large(limit: int) -> StarletteHTTPException:
+    """The 413 a body over its route's limit gets, in the answering API's own error shape."""
+    return StarletteHTTPException(
+        413, f"The request body is too large; this address takes at most {limit:,} bytes."
+    )
+
+
+def bounded_receive(scope: Scope, receive: Receive, limit: int) -> Receive:
+    """``receive`` that refuses (raises the 413 HTTPException) a body over ``limit`` bytes.
+
+    A declared Content-Length over the limit is refused on the first read, before a byte is
+    taken; a body without one (chunked) or that lies is counted as it streams and refused at
+    the first chunk past the limit. A route that never reads its body costs nothing: the
+    server stops reading from the socket when its small buffer is full (flow control).
+    """
+    declared = _content_length(scope)
+    received = 0
+
+    async def receive_bounded() -> Message:
+        nonlocal received
+        if declared is not None and declared > limit:
+            raise body_too_large(limit)
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise body_too_large(limit)
+        return message
+
+    return receive_bounded
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
 
 # --- the root: requests to sub-applications ---------------------------------------------------
@@ -354,9 +410,15 @@ class Root:
         *,
         hsts_max_age: int = 0,
         metrics: RequestMetrics | None = None,
+        uploads: re.Pattern[str] | None = None,
+        upload_limit: int = 0,
     ) -> None:
         self.parts = tuple(parts)
         self.fallback = fallback
+        # Paths that take a photo (PUT, PATCH or POST) may carry upload_limit bytes; every
+        # other request BODY_LIMIT.
+        self.uploads = uploads
+        self.upload_limit = upload_limit
         # Every request gets an id, its changes are audited with its address, user agent and
         # id, its answer gets the edge's headers, and it is counted: here, once, around
         # whichever sub-application answers.
@@ -388,8 +450,21 @@ class Root:
             return
         await self._dispatch(scope, receive, send)
 
+    def body_limit(self, method: str, path: str) -> int:
+        """How many body bytes a request may send: a photo upload's limit, else BODY_LIMIT."""
+        if (
+            method in ("PUT", "PATCH", "POST")
+            and self.uploads is not None
+            and self.uploads.fullmatch(path)
+        ):
+            return self.upload_limit
+        return BODY_LIMIT
+
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        part = self._part_for_path(scope.get("path", ""))
+        path = scope.get("path", "")
+        if scope["type"] == "http":
+            receive = bounded_receive(scope, receive, self.body_limit(scope["method"], path))
+        part = self._part_for_path(path)
         if part is None:
             await self.fallback(scope, receive, send)
         elif part.throttle is not None:

@@ -341,6 +341,9 @@ def _image_operation(owner: str, path: str) -> dict[str, Any]:
     return {"get": operation, "head": {**operation, "summary": "Headers of the JPEG"}}
 
 
+# The paths whose body is a photo (regular expressions, for the body limit in ``web.Root``).
+UPLOAD_PATHS = (r"/v1\.0/(?:me|users/[^/]+)/photo/\$value",)
+
 OPENAPI_PATHS = {
     f"{PREFIX}{owner}{path}": _image_operation(owner, path)
     for path in IMAGE_PATHS

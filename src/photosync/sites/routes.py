@@ -159,7 +159,9 @@ def odata_code(status: int = 400) -> str:
 # --- PeopleManager -------------------------------------------------------------------------
 
 
-@router.api_route(PEOPLE_MANAGER, methods=["GET", "POST"])
+# One route per method: a route of two methods has one operation id for both in /openapi.json.
+@router.get(PEOPLE_MANAGER)
+@router.post(PEOPLE_MANAGER)
 @router.api_route(PEOPLE_MANAGER.lower(), methods=["GET", "POST"], include_in_schema=False)
 async def people_manager(
     operation: str, request: Request, principal: CurrentPrincipal, sites: Sites
@@ -289,6 +291,13 @@ def context_info(request: Request, principal: DigestPrincipal, sites: Sites) -> 
 
 
 # --- the sub-application ---------------------------------------------------------------------
+
+# The paths whose body is a picture (regular expressions, for the body limit in ``web.Root``):
+# SetMyProfilePicture and the library's Files/add.
+UPLOAD_PATHS = (
+    r"/_api/SP\.UserProfiles\.PeopleManager/(?i:SetMyProfilePicture)",
+    r"/_api/web/.*",
+)
 
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     USERPHOTO: {
