@@ -35,6 +35,7 @@ from photosync.web import (
     Part,
     Root,
     Throttle,
+    complete_openapi,
     graph_error,
     merged_openapi,
     provide,
@@ -98,13 +99,21 @@ def app_for(services: Services) -> Root:
                 **sites_routes.OPENAPI_PATHS,
                 **avatar_routes.OPENAPI_PATHS,
             }
+            merged = merged_openapi(
+                "photosync", __version__, (graph, sharepoint, token, meta), extra
+            )
             schema.update(
-                merged_openapi("photosync", __version__, (graph, sharepoint, token, meta), extra)
+                complete_openapi(
+                    merged,
+                    # The meta app's probes answer only what they document.
+                    answers_errors=lambda path: root.app_for_path(path) is not meta,
+                    uploads=UPLOADS,
+                )
             )
         return schema
 
     meta.openapi = openapi  # type: ignore[method-assign]
-    return Root(
+    root = Root(
         [
             Part(graph, prefixes=("/v1.0/",), throttle=_throttle(services, graph_error)),
             Part(
@@ -126,6 +135,7 @@ def app_for(services: Services) -> Root:
         uploads=UPLOADS,
         upload_limit=max(services.ctx.settings.max_upload_bytes, UPLOAD_MAX_BYTES) + UPLOAD_MARGIN,
     )
+    return root
 
 
 # Every path that takes a photo as its body; the rest take at most web.BODY_LIMIT bytes.

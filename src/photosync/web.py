@@ -496,3 +496,60 @@ def merged_openapi(
     for path, operations in extra_paths.items():
         paths.setdefault(path, {}).update(operations)
     return schema
+
+
+# What any route of a ``sub_app`` may answer besides its own statuses: a bad request or
+# parameter, no or a bad token, not allowed, no such thing, another route's path, a body over its
+# limit, throttled.
+ERROR_STATUSES = {
+    400: "The request or one of its parameters is not valid",
+    401: "No valid bearer token or session",
+    403: "The caller may not do this",
+    404: "No such user, photo, size or resource",
+    # A parameter holding "/" or "#" makes the path another route's, which may not take this
+    # method.
+    405: "The path names a route that does not take this method",
+    413: "The body is larger than this route takes",
+    429: "Too many requests (PHOTOSYNC_API_RATE_LIMIT); see Retry-After",
+}
+UPLOAD_ERRORS = {415: "Not an image this route takes, or the wrong Content-Type"}
+_ERROR_BODY = {
+    "application/json": {
+        "schema": {"type": "object", "required": ["error"], "properties": {"error": {}}}
+    }
+}
+_PATH_PARAMETER = re.compile(r"{(\w+)(?::\w+)?}")
+
+
+def complete_openapi(
+    schema: dict[str, Any], *, answers_errors: Callable[[str], bool], uploads: re.Pattern[str]
+) -> dict[str, Any]:
+    """Every path parameter declared, and every status a route can answer documented.
+
+    FastAPI declares only the parameters a view names (ours often read ``request`` itself) and
+    documents 422 for invalid input, which ``sub_app`` answers as 400 in the API's own shape;
+    the body limit, authentication and throttling answer on every route of a sub-app
+    (``answers_errors``) and are documented here once."""
+    for path, operations in schema.get("paths", {}).items():
+        names = _PATH_PARAMETER.findall(path)
+        for method, operation in operations.items():
+            parameters = operation.setdefault("parameters", [])
+            declared = {p["name"] for p in parameters if p.get("in") == "path"}
+            parameters.extend(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in names
+                if name not in declared
+            )
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            if not answers_errors(path):
+                continue
+            errors = dict(ERROR_STATUSES)
+            if method in ("put", "patch", "post") and uploads.fullmatch(path):
+                errors.update(UPLOAD_ERRORS)
+            for status, description in errors.items():
+                responses.setdefault(
+                    str(status),
+                    {"description": description, "content": _ERROR_BODY},
+                )
+    return schema

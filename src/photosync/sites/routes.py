@@ -121,7 +121,8 @@ async def userphoto(request: Request) -> Response:
     return await memory_first(_userphoto, request)
 
 
-@router.api_route(LIBRARY_FOLDER + "/{filename}", methods=["GET", "HEAD"])
+@router.get(LIBRARY_FOLDER + "/{filename}")
+@router.head(LIBRARY_FOLDER + "/{filename}")
 def library_file(
     filename: str, request: Request, principal: CurrentPrincipal, sites: Sites
 ) -> Response:
