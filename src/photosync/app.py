@@ -132,8 +132,7 @@ def app_for(services: Services) -> Root:
         fallback=portal,
         hsts_max_age=services.ctx.settings.hsts_max_age,
         metrics=metrics.RequestMetrics(),
-        uploads=UPLOADS,
-        upload_limit=max(services.ctx.settings.max_upload_bytes, UPLOAD_MAX_BYTES) + UPLOAD_MARGIN,
+        uploads=_upload_limits(services.ctx.settings),
     )
     return root
 
@@ -142,6 +141,19 @@ def app_for(services: Services) -> Root:
 UPLOADS = re.compile(
     "|".join((*mailbox_graph.UPLOAD_PATHS, *sites_routes.UPLOAD_PATHS, *portal_photo.UPLOAD_PATHS))
 )
+
+
+def _upload_limits(settings: Settings) -> list[tuple[re.Pattern[str], int]]:
+    """Each upload path and the bytes its body may hold: the photo's own limit for a raw body
+    (Graph's, SharePoint's), and a form's margin more for the portal's multipart form."""
+    return [
+        (re.compile("|".join(mailbox_graph.UPLOAD_PATHS)), settings.max_upload_bytes),
+        (re.compile("|".join(sites_routes.UPLOAD_PATHS)), UPLOAD_MAX_BYTES),
+        (
+            re.compile("|".join(portal_photo.UPLOAD_PATHS)),
+            settings.max_upload_bytes + UPLOAD_MARGIN,
+        ),
+    ]
 
 
 def _throttle(services: Services, render: ErrorRenderer) -> Throttle | None:

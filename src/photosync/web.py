@@ -250,8 +250,10 @@ MAX_HEADER_BYTES = 32 * 1024
 
 def body_too_large(limit: int) -> StarletteHTTPException:
     """The 413 a body over its route's limit gets, in the answering API's own error shape."""
+    mib = limit / (1024 * 1024)
+    size = f"{mib:.1f}".removesuffix(".0") + " MB" if mib >= 1 else f"{limit // 1024} KB"
     return StarletteHTTPException(
-        413, f"The request body is too large; this address takes at most {limit:,} bytes."
+        413, f"The request body is too large; this address takes at most {size} ({limit:,} bytes)."
     )
 
 
@@ -410,15 +412,13 @@ class Root:
         *,
         hsts_max_age: int = 0,
         metrics: RequestMetrics | None = None,
-        uploads: re.Pattern[str] | None = None,
-        upload_limit: int = 0,
+        uploads: Sequence[tuple[re.Pattern[str], int]] = (),
     ) -> None:
         self.parts = tuple(parts)
         self.fallback = fallback
-        # Paths that take a photo (PUT, PATCH or POST) may carry upload_limit bytes; every
-        # other request BODY_LIMIT.
-        self.uploads = uploads
-        self.upload_limit = upload_limit
+        # (paths, limit): paths that take a photo (PUT, PATCH or POST) may carry that many
+        # bytes; every other request BODY_LIMIT.
+        self.uploads = tuple(uploads)
         # Every request gets an id, its changes are audited with its address, user agent and
         # id, its answer gets the edge's headers, and it is counted: here, once, around
         # whichever sub-application answers.
@@ -452,12 +452,10 @@ class Root:
 
     def body_limit(self, method: str, path: str) -> int:
         """How many body bytes a request may send: a photo upload's limit, else BODY_LIMIT."""
-        if (
-            method in ("PUT", "PATCH", "POST")
-            and self.uploads is not None
-            and self.uploads.fullmatch(path)
-        ):
-            return self.upload_limit
+        if method in ("PUT", "PATCH", "POST"):
+            for paths, limit in self.uploads:
+                if paths.fullmatch(path):
+                    return limit
         return BODY_LIMIT
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
