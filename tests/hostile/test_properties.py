@@ -23,10 +23,9 @@ FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChec
 
 # --- imaging --------------------------------------------------------------------------------
 
-MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F")
 FORMATS = {
     "JPEG": ("1", "L", "RGB", "CMYK"),
-    "PNG": ("1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I"),
+    "PNG": ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"),
     "GIF": ("L", "P", "RGB"),
     "BMP": ("1", "L", "P", "RGB"),
     "WEBP": ("RGB", "RGBA"),
