@@ -129,11 +129,23 @@ class SyncEngine:
         self.ledger = ledger
         self.clock = clock
         self.locks = locks or UserLocks()
-        # The CPU work of a check (tests may hand in another).
+        # The CPU work of a check; a bulk run hands it to processes of its own (see
+        # SyncService.continue_bulk) while the checks themselves stay in this process.
         self.render = render
 
     def history(self, user_id: str, session_id: str | None) -> History:
         return self.ledger.history(user_id, session_id)
+
+    def with_render(self, render: Render) -> SyncEngine:
+        """The same engine (source, target, ledger, locks) rendering with ``render``."""
+        return SyncEngine(
+            self.source,
+            self.target,
+            self.ledger,
+            clock=self.clock,
+            locks=self.locks,
+            render=render,
+        )
 
     def run(
         self,

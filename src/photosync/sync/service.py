@@ -26,12 +26,11 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, ScalarSelect
 
-from photosync import audit
+from photosync import audit, imaging
 from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.mailbox.services import MailboxService
-from photosync.settings import Settings
 from photosync.sites.interfaces import ProfileStatus
 from photosync.sites.services import SitesService
 from photosync.sync.bulk import NO_SUCH_USER, BulkRuns, Item, Pace, Progress
@@ -60,16 +59,13 @@ from photosync.sync.sources import MailboxPhotoSource
 from photosync.sync.targets import SitesProfileTarget
 from photosync.ttlcache import NotInMemory
 
-# A bulk run checks in processes of its own from this many users to check: starting them
+# A bulk run renders in processes of its own from this many users to check: starting them
 # costs about a second, which a smaller run would not win back.
 PROCESSES_FROM = 500
 # ... and only when its target keeps a size this large: a 96 px thumbnail (LDAP's) renders in
-# about a millisecond and a half, and such a run is mostly waiting on the directory (an LDAP
-# export of 1,000 people took half as long again with render processes as without).
+# about a millisecond and a half, less than handing the master to another process costs (an
+# LDAP export of 1,000 people took half as long again with render processes as without).
 PROCESSES_FROM_PX = 200
-# Users per task of a check process: one hand-over (ids, and a list of results back) per 25
-# checks instead of one per check.
-CHUNK = 25
 
 
 class NoSuchUser(LookupError):
@@ -265,76 +261,68 @@ class SyncService:
     ) -> Progress:
         """Check the users of a run not done yet, ``concurrency`` at a time, here.
 
-        ``processes``: the checks run in that many processes of their own (``CHUNK`` users per
-        task), each with its own services and connections, through the same ``check_in_run``;
-        this process only hands out the users and counts. In threads of one process every
-        check's Python work (reads, writes, handing the master over) shares one GIL, which held
-        a run to a third of what the cores can render. Each check still marks its user done in
-        the transaction that records it, so a run killed at any point resumes as before. SQLite
-        takes one writer at a time: the processes' write transactions are short and wait for
-        each other (``BEGIN IMMEDIATE``, a busy timeout). The CLI's bulk runs use this.
+        ``processes``: the thumbnails are rendered by that many processes of their own, the
+        checks' reads and writes staying in this one. Rendering is most of a check's CPU, and in
+        threads it would share Python's GIL with the checks' other work; one process keeps the
+        writes (SQLite allows one writer at a time). The CLI's bulk runs use this.
         """
         start = self.runs.progress(run_id)
         assert start is not None
         done, failed = start.done, start.failed
         pace = Pace(rate)
         route = self.runs.route(run_id)
-        engine = self.engine_for(route)
-        checkers: ProcessPoolExecutor | None = None
+        engine, renderers = self.engine_for(route), None
         if (
             processes
             and concurrency > 1
             and start.total - start.done >= PROCESSES_FROM
             and max(engine.target.sizes().values()) >= PROCESSES_FROM_PX
         ):
-            checkers = ProcessPoolExecutor(
+            renderers = ProcessPoolExecutor(
                 concurrency,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
-                initializer=_start_checker,
-                initargs=(self.ctx.settings,),
+                initializer=_die_with_parent,
             )
-        # Users a process checks per task: enough that handing them over costs little, few
-        # enough that --rate still paces starts (with a rate, one user at a time).
-        chunk = CHUNK if checkers is not None and rate is None else 1
-
-        def check(items: list[Item]) -> Future[list[bool]]:
-            if checkers is not None:
-                return checkers.submit(_check_in_process, run_id, items, actor, route)
-            return pool.submit(
-                self.check_items, run_id, items, actor=actor, engine=engine, route=route
+            engine = engine.with_render(
+                lambda master, sizes: renderers.submit(
+                    imaging.render_square_sizes, master, sizes
+                ).result()
             )
+            # Enough checks at once to keep every renderer busy while others read and write.
+            concurrency *= 2
 
-        def completed(futures: Iterable[Future[list[bool]]]) -> None:
+        def completed(futures: Iterable[Future[bool]]) -> None:
             nonlocal done, failed
             for future in futures:
-                for user_failed in future.result():  # a failure outside a check stops the run
-                    done += 1
-                    failed += int(user_failed)
-                    if on_progress is not None:
-                        on_progress(done, failed, start.total)
+                done += 1
+                failed += int(future.result())  # a failure outside a check stops the run
+                if on_progress is not None:
+                    on_progress(done, failed, start.total)
 
         # At most a few users in flight at a time, however long the run: memory stays flat.
-        in_flight: set[Future[list[bool]]] = set()
-        batch: list[Item] = []
+        in_flight: set[Future[bool]] = set()
         try:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="bulk") as pool:
                 for item in self.runs.pending(run_id):
-                    if item.user_id is not None:
-                        pace.wait()
-                    batch.append(item)
-                    if len(batch) < chunk:
-                        continue
                     if len(in_flight) >= 2 * concurrency:
                         finished_now, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                         completed(finished_now)
-                    in_flight.add(check(batch))
-                    batch = []
-                if batch:
-                    in_flight.add(check(batch))
+                    if item.user_id is not None:
+                        pace.wait()
+                    in_flight.add(
+                        pool.submit(
+                            self.check_in_run,
+                            run_id,
+                            item,
+                            actor=actor,
+                            engine=engine,
+                            route=route,
+                        )
+                    )
                 completed(in_flight)
         finally:
-            if checkers is not None:
-                checkers.shutdown(cancel_futures=True)
+            if renderers is not None:
+                renderers.shutdown(cancel_futures=True)
         self.runs.finish(run_id, self.ctx.clock())
         finished = self.runs.progress(run_id)
         assert finished is not None
@@ -348,19 +336,16 @@ class SyncService:
         actor: str,
         engine: SyncEngine | None = None,
         route: Route | None = None,
-        user: UserInfo | None = None,
     ) -> bool:
         """Check one user of a bulk run (here, or in a worker's task); True if it failed.
 
-        ``user``: the item's user, when the caller has read it already (``check_items``).
         A person who is not one of our users is checked as themselves on a route whose target
         is outside our database, and is "no such user" on one whose target is ours."""
         route = route or self.runs.route(run_id)
-        if user is None or user.id != item.user_id:
-            try:
-                user = self._user(item.user_id) if item.user_id else None
-            except NoSuchUser:
-                user = None
+        try:
+            user = self._user(item.user_id) if item.user_id else None
+        except NoSuchUser:
+            user = None
         if user is None and not target_kind(route).our_users_only:
             user = outside_user(item.upn)
         if user is None:
@@ -375,32 +360,6 @@ class SyncService:
             user, trigger=BULK, actor=actor, run_id=run_id, run_position=item.position
         )
         return outcome is None or outcome.result == ERROR
-
-    def check_items(
-        self,
-        run_id: str,
-        items: Sequence[Item],
-        *,
-        actor: str,
-        engine: SyncEngine | None = None,
-        route: Route | None = None,
-    ) -> list[bool]:
-        """``check_in_run`` of each of several users of a run, in turn, their directory
-        entries read in one query: whether each failed."""
-        route = route or self.runs.route(run_id)
-        ids = [item.user_id for item in items if item.user_id]
-        users = self.directory.users_by_id(ids) if len(ids) > 1 else {}
-        return [
-            self.check_in_run(
-                run_id,
-                item,
-                actor=actor,
-                engine=engine,
-                route=route,
-                user=users.get(item.user_id) if item.user_id else None,
-            )
-            for item in items
-        ]
 
     def plan(self, upns: Sequence[str] | None, route: Route = DEFAULT_ROUTE) -> list[Item]:
         """What a bulk check would do, user by user, without writing anything (a dry run)."""
@@ -537,43 +496,12 @@ def _describe(exc: Exception) -> str:
 __all__ = ["CheckOutcome", "NoSuchUser", "SyncService", "SyncStatus"]
 
 
-# --- a bulk run's check processes ----------------------------------------------------------------
-
-# This process's sync service, in a check process (set by _start_checker).
-_checker: SyncService | None = None
-# Checks at once in one check process: while one renders (outside Python's lock), the other
-# reads and writes; one alone would leave its core idle during each commit.
-CHECKS_PER_PROCESS = 2
-_checker_threads: ThreadPoolExecutor | None = None
+# --- a bulk run's rendering processes -------------------------------------------------------------
 
 
-def _start_checker(settings: Settings) -> None:
-    """A check process: it dies with the command that started it (Linux's parent-death
-    signal: a run killed with kill -9 leaves no orphan behind, and its check in flight rolls
-    back), and builds the roles a check needs on the command's settings, with connections of
-    its own. Only these: a bulk check sends no tasks and serves no avatar."""
-    global _checker, _checker_threads
+def _die_with_parent() -> None:
+    """A rendering process dies with the command that started it (Linux's parent-death
+    signal): a run killed with kill -9 leaves no orphan behind."""
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    ctx = Context.from_settings(settings)
-    directory = DirectoryService(ctx)
-    mailbox = MailboxService(ctx, directory)
-    _checker = SyncService(
-        ctx, directory=directory, mailbox=mailbox, sites=SitesService(ctx, directory)
-    )
-    _checker_threads = ThreadPoolExecutor(CHECKS_PER_PROCESS, thread_name_prefix="check")
-
-
-def _check_in_process(run_id: str, items: list[Item], actor: str, route: Route) -> list[bool]:
-    """``check_in_run`` of each of ``items`` in this check process: whether each failed."""
-    checker, threads = _checker, _checker_threads
-    assert checker is not None and threads is not None, "a check process starts with _start_checker"
-    shares = [items[n::CHECKS_PER_PROCESS] for n in range(CHECKS_PER_PROCESS)]
-    return [
-        failed
-        for share in threads.map(
-            lambda share: checker.check_items(run_id, share, actor=actor, route=route), shares
-        )
-        for failed in share
-    ]
