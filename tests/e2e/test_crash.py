@@ -1,4 +1,6 @@
-"""Kill -9 trials: a real ``photosync serve`` killed at random moments while it takes uploads,
+"""Crash safety and concurrency against real ``photosync serve`` processes.
+
+Kill -9 trials: a real ``photosync serve`` killed at random moments while it takes uploads,
 previews, saves, restores, own-Large syncs and a bulk run, on SQLite and on PostgreSQL.
 
 After each kill a server runs on the same data again, and the test checks what the crash left:
@@ -13,6 +15,9 @@ is still under load (nothing runs at start-up that would see the crash: migratio
 every fifth trial restarts cold instead: no process has the database open when the new server
 opens it (SQLite then recovers its write-ahead log). The random moments come from one seed,
 printed, and ``PHOTOSYNC_CRASH_SEED`` replays a run.
+
+Concurrency: 20 uploads for one user at once, racing with their own-Large syncs and a bulk run,
+on SQLite, on PostgreSQL and through two servers on one SQLite data folder.
 """
 
 from __future__ import annotations
@@ -358,6 +363,7 @@ def test_kill_9_trials_lose_nothing_and_leave_nothing(tmp_path: Path, database: 
     app_token, user_tokens, cookies = tokens(server, app)
     uploaders = {upn: Uploader() for upn in GRAPH_UPLOADERS}
     errors: list[str] = []
+    cleared = 0
     standby: LiveServer | None = None
     try:
         for trial in range(TRIALS):
@@ -384,8 +390,13 @@ def test_kill_9_trials_lose_nothing_and_leave_nothing(tmp_path: Path, database: 
                     r = http.get(f"/v1.0/users/{upn}/photo/$value", headers=bearer(app_token))
                     assert r.status_code == 200, r.text
             age_blob_files(data)
-            services.mailbox.collect_garbage()
+            cleared += services.mailbox.collect_garbage().leftovers
             check_collected(services, data)
+        in_flight = sum(len(u.sent) - u.acked for u in uploaders.values())
+        print(
+            f"crash trials: {TRIALS} kills; {sum(u.acked for u in uploaders.values())} uploads "
+            f"acknowledged, {in_flight} cut off; {cleared} unfinished write(s) cleared by gc"
+        )
         assert not errors, f"answers other than the expected ones: {errors}"
         assert sum(u.acked for u in uploaders.values()) > 0
         # The real command, once, as an operator runs it after a crash.
@@ -398,4 +409,114 @@ def test_kill_9_trials_lose_nothing_and_leave_nothing(tmp_path: Path, database: 
         for live in (server, standby):
             if live is not None and live.process.poll() is None:
                 stop_server(live)
+        ctx.db.dispose()
+
+
+# --- concurrency -------------------------------------------------------------------------------
+
+RACERS = 20
+
+
+def race(servers: list[LiveServer], app: str, services: Services) -> None:
+    """20 uploads for one user at once, through ``servers`` in turn, racing with that user's
+    own-Large requests and an admin's bulk run: no 5xx, no request left hanging (a deadlock
+    would time out), the final photo is one of the 20, and sites shows it after one more check."""
+    upn = GRAPH_UPLOADERS[0]
+    app_token, user_tokens, cookies = tokens(servers[0], app)
+    bodies = [photo_jpeg(660, 660, seed=100 + i) for i in range(RACERS)]
+    statuses: list[tuple[str, int]] = []
+    start = threading.Barrier(RACERS + 2 * len(servers) + 1)
+
+    def upload(i: int) -> None:
+        with servers[i % len(servers)].http() as http:
+            start.wait()
+            r = http.put(
+                f"/v1.0/users/{upn}/photo/$value",
+                content=bodies[i],
+                headers={**bearer(app_token), "Content-Type": "image/jpeg"},
+            )
+            statuses.append(("upload", r.status_code))
+
+    def own_large(server: LiveServer) -> None:
+        with server.http() as http:
+            start.wait()
+            for _ in range(RACERS):
+                r = http.get(
+                    USERPHOTO,
+                    params={"size": "L", "accountname": upn},
+                    headers=bearer(user_tokens[upn]),
+                )
+                statuses.append(("own Large", r.status_code))
+
+    def bulk(server: LiveServer) -> None:
+        with server.http(cookies=cookies[ADMIN]) as http:
+            token = csrf_token(http.get("/admin").text)
+            start.wait()
+            r = http.post("/admin/runs", data={"csrf_token": token})
+            statuses.append(("bulk run", r.status_code))
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(RACERS)]
+    threads += [threading.Thread(target=own_large, args=(s,)) for s in servers]
+    threads += [threading.Thread(target=bulk, args=(s,)) for s in servers]
+    threads.append(threading.Thread(target=lambda: start.wait()))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a request never finished"
+    assert len(statuses) == RACERS + len(servers) * (RACERS + 1)
+    refused = [(what, status) for what, status in statuses if status not in (200, 303)]
+    assert not refused, refused
+
+    uploaded = {hashlib.sha256(body).hexdigest() for body in bodies}
+    user = services.directory.get_user(upn)
+    assert user is not None
+    with services.ctx.db.engine.connect() as conn:
+        version = conn.execute(
+            select(PhotoVersion)
+            .join(MailboxPhoto, MailboxPhoto.current_version_id == PhotoVersion.id)
+            .where(MailboxPhoto.user_id == user.id)
+        ).one()
+    assert version.source_sha256 in uploaded
+    check_consistent(services, {})
+
+    # One more check, and sites shows the mailbox's final photo.
+    with servers[-1].http(cookies=cookies[ADMIN]) as http:
+        token = csrf_token(http.get("/admin").text)
+        r = http.post("/admin/check", data={"csrf_token": token, "user_id": user.id})
+        assert r.status_code in (200, 303), r.text
+        shown = http.get(USERPHOTO, params={"size": "L", "accountname": upn})
+        mailbox = http.get(f"/v1.0/users/{upn}/photo/$value", headers=bearer(app_token))
+    assert (shown.status_code, mailbox.status_code) == (200, 200)
+    large = square(shown.content, services.ctx.settings.large_thumbnail_size)
+    one_picture([large, square(mailbox.content, version.master_size)], "sites after the race")
+
+
+@pytest.mark.parametrize(
+    ("database", "servers"),
+    [
+        ("sqlite", 1),
+        pytest.param("postgres", 1, marks=pytest.mark.postgres),
+        ("sqlite", 2),  # two `serve` processes on one SQLite data folder
+    ],
+    indirect=["database"],
+    ids=["sqlite", "postgres", "sqlite-two-servers"],
+)
+def test_twenty_uploads_race_syncs_and_a_bulk_run(
+    tmp_path: Path, database: str, servers: int
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    ctx = Context.from_settings(make_settings(data, database))
+    ctx.db.upgrade()
+    services = build_services(ctx)
+    app = add_people(services)
+    running = [start_server(data, env_extra={"PHOTOSYNC_DATABASE_URL": database})]
+    try:
+        if servers == 2:
+            running.append(start_server(data, env_extra={"PHOTOSYNC_DATABASE_URL": database}))
+        race(running, app, services)
+    finally:
+        for server in running:
+            stop_server(server)
         ctx.db.dispose()
