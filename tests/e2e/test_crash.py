@@ -297,6 +297,15 @@ def check_consistent(services: Services, uploaders: dict[str, Uploader]) -> None
             assert [row.size for row in rows] == offered, f"{upn}: sizes missing"
             images = [square(ctx.blobs.get(row.sha256), row.size) for row in rows]
             one_picture(images, f"{upn}'s mailbox photo")
+        # Every version (earlier ones, a pending preview) is whole too: all its sizes' rows.
+        sizes: dict[str, list[int]] = {}
+        for row in conn.execute(
+            select(PhotoRendition.version_id, PhotoRendition.size).order_by(PhotoRendition.size)
+        ):
+            sizes.setdefault(row.version_id, []).append(row.size)
+        for version_id, master in conn.execute(select(PhotoVersion.id, PhotoVersion.master_size)):
+            offered = [size for size in GRAPH_SIZES if size <= master]
+            assert sizes.get(version_id) == offered, f"version {version_id} is not whole"
         # No dangling row: every file any version names is there.
         for (key,) in conn.execute(select(PhotoRendition.sha256).distinct()):
             assert ctx.blobs.exists(key), f"a rendition row names a missing file {key}"
