@@ -23,6 +23,7 @@ from kiota_abstractions.authentication import (
 )
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.profile_photo import ProfilePhoto
 from msgraph.graph_request_adapter import options as GRAPH_OPTIONS
 from msgraph_core import GraphClientFactory
 
@@ -160,6 +161,21 @@ def test_msgraph_sdk_every_photo_call(live_server: LiveServer) -> None:
         assert one is not None and (one.width, one.height) == (120, 120)
         small = await me.photos.by_profile_photo_id("120x120").content.get()
         assert small is not None and open_image(small).size == (120, 120)
+
+        # The SDK also offers writes Graph does not do (a PATCH of the metadata, a PUT or
+        # DELETE of one size): each is refused with Graph's error body, and changes nothing.
+        refused = [
+            me.photo.patch(ProfilePhoto(id="48x48")),
+            me.photos.by_profile_photo_id("120x120").content.put(jpeg(120, 120, seed=9)),
+            me.photos.by_profile_photo_id("120x120").content.delete(),
+        ]
+        for call in refused:
+            with pytest.raises(ODataError) as not_allowed:
+                await call
+            assert not_allowed.value.response_status_code == 405
+            assert not_allowed.value.error is not None
+            assert not_allowed.value.error.code == "MethodNotAllowed"
+        assert await me.photos.by_profile_photo_id("120x120").content.get() == small
 
         await me.photo.delete()
         with pytest.raises(ODataError) as gone:
