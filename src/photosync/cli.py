@@ -348,6 +348,11 @@ def gc(env: Env) -> None:
         f"removed {report.versions} photo version(s) ({report.renditions} renditions) and "
         f"{report.blobs} unused file(s); {report.young_blobs} unused file(s) newer than an hour "
         "left for later"
+        + (
+            f"; {report.leftovers} file(s) an interrupted write left cleared"
+            if report.leftovers
+            else ""
+        )
     )
 
 
