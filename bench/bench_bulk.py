@@ -7,6 +7,9 @@ also looks up versions, reads the master, commits the thumbnails, the profile an
 record, and starts a process; the ratio says how close to the limit all of that comes.
 Target: >= 0.8 of the limit. PnP's uploader, for comparison, does 2 users/s by design.
 Peak memory of the whole command at 1,000 and at 10,000 users: should be flat.
+On a shared machine the users/s of a run depend on what else runs; the embedded rows also give
+its CPU time (of all its processes) per user, and "ratio (CPU)": the rendition's CPU time over
+that, i.e. the ratio the run would reach with every core to itself and kept busy.
 Scale-out: 1,000 users through one and then two `photosync worker` processes on PostgreSQL,
 Redis and S3 (a moto server), and the two-worker rate as a ratio of the one-worker rate.
 """
@@ -20,7 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,7 +32,10 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "src"), str(HERE.parent / "tools")]
 from _util import interleaved_ms, print_table, verdict  # noqa: E402
 
 TARGET = 0.8
-SIZES = (1_000, 10_000)
+# PHOTOSYNC_BENCH_BULK_USERS=1000 measures fewer sizes, PHOTOSYNC_BENCH_BULK_EMBEDDED_ONLY=1
+# skips the worker rows (a quick look while changing the bulk run).
+SIZES = tuple(int(n) for n in os.environ.get("PHOTOSYNC_BENCH_BULK_USERS", "1000,10000").split(","))
+EMBEDDED_ONLY = os.environ.get("PHOTOSYNC_BENCH_BULK_EMBEDDED_ONLY") == "1"
 KEY = "bench-signing-key-not-a-secret-0123456789abcdef"
 
 # Runs a command and prints its peak RSS (kB) and wall time: a small launcher in between gives
@@ -40,7 +46,8 @@ LAUNCHER = (
     "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
     "elapsed = time.perf_counter() - t\n"
     "sys.stderr.write(r.stdout[-2000:] + r.stderr[-2000:])\n"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, elapsed)\n"
+    "used = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(used.ru_utime + used.ru_stime, used.ru_maxrss, elapsed)\n"
     "sys.exit(r.returncode)"
 )
 
@@ -61,8 +68,9 @@ def rendition_ms() -> float:
 
 def bulk_run(
     data_dir: Path, concurrency: int, env: dict[str, str] | None = None
-) -> tuple[float, float]:
-    """(seconds, peak MB) of one `photosync sync now --all` in its own process."""
+) -> tuple[float, float, float]:
+    """(seconds, peak MB, CPU seconds of it and its processes) of one `photosync sync now
+    --all` in its own process."""
     env = env or {**os.environ, "PHOTOSYNC_DATA_DIR": str(data_dir), "PHOTOSYNC_SECRET_KEY": KEY}
     command = [
         sys.executable,
@@ -83,8 +91,8 @@ def bulk_run(
     )
     if result.returncode != 0:
         raise RuntimeError(f"bulk run failed: {result.stderr[-2000:]}")
-    peak_kb, seconds = result.stdout.split()[-2:]
-    return float(seconds), int(peak_kb) / 1024
+    cpu, peak_kb, seconds = result.stdout.split()[-3:]
+    return float(seconds), int(peak_kb) / 1024, float(cpu)
 
 
 PG_ADMIN = os.environ.get(
@@ -203,24 +211,30 @@ def main() -> int:
             started = time.perf_counter()
             people_with_one_photo(Settings(data_dir=data, secret_key=KEY), users)
             setup = time.perf_counter() - started
-            seconds, peak = bulk_run(data, concurrency=cores)
+            seconds, peak, cpu = bulk_run(data, concurrency=cores)
             rate = users / seconds
+            cpu_ms = cpu * 1000 / users
             rows.append(
                 [
                     f"embedded, {users:,} users",
                     f"{rate:,.0f}/s",
                     f"{limit:,.0f}/s",
                     rate / limit,
+                    f"{cpu_ms:.2f} ms",
+                    render / cpu_ms,
                     f"{peak:,.0f} MB",
                     verdict(rate / limit >= TARGET),
                 ]
             )
-            print(f"  ({users:,} users set up in {setup:.1f} s; run took {seconds:.1f} s)")
-    for users in SIZES:
+            print(
+                f"  ({users:,} users set up in {setup:.1f} s; run took {seconds:.1f} s, "
+                f"{cpu:.1f} s of CPU; load average {os.getloadavg()[0]:.1f})"
+            )
+    for users in () if EMBEDDED_ONLY else SIZES:
         with tempfile.TemporaryDirectory(prefix="photosync-bulk-") as tmp:
             data = Path(tmp) / "data"
             with two_workers(data, users) as env:
-                seconds, peak = bulk_run(data, concurrency=cores, env=env)
+                seconds, peak, _ = bulk_run(data, concurrency=cores, env=env)
             rate = users / seconds
             rows.append(
                 [
@@ -228,6 +242,8 @@ def main() -> int:
                     f"{rate:,.0f}/s",
                     f"{limit:,.0f}/s",
                     rate / limit,
+                    "",
+                    "",
                     f"{peak:,.0f} MB (sender)",
                     verdict(rate / limit >= TARGET),
                 ]
@@ -235,13 +251,13 @@ def main() -> int:
             print(f"  ({users:,} users through two workers: {seconds:.1f} s)")
     # Scale-out: photo bytes in S3 (a moto server here), one worker and then two, 1,000 users.
     users = SIZES[0]
-    with s3_bucket():
+    with nullcontext() if EMBEDDED_ONLY else s3_bucket():
         one = 0.0
-        for count in (1, 2):
+        for count in () if EMBEDDED_ONLY else (1, 2):
             with tempfile.TemporaryDirectory(prefix="photosync-bulk-") as tmp:
                 data = Path(tmp) / "data"
                 with two_workers(data, users, count) as env:
-                    seconds, peak = bulk_run(data, concurrency=cores, env=env)
+                    seconds, peak, _ = bulk_run(data, concurrency=cores, env=env)
             rate = users / seconds
             one = one or rate
             rows.append(
@@ -250,13 +266,24 @@ def main() -> int:
                     f"{rate:,.0f}/s ({rate / one:.2f}x one)",
                     f"{limit:,.0f}/s",
                     rate / limit,
+                    "",
+                    "",
                     f"{peak:,.0f} MB (sender)",
                     verdict(rate / limit >= TARGET),
                 ]
             )
             print(f"  ({users:,} users through {count} worker(s) on S3: {seconds:.1f} s)")
     print_table(
-        ["run", "users/s", "CPU limit", "ratio", "peak RSS", f"target >= {TARGET}"],
+        [
+            "run",
+            "users/s",
+            "CPU limit",
+            "ratio",
+            "CPU/user",
+            "ratio (CPU)",
+            "peak RSS",
+            f"target >= {TARGET}",
+        ],
         rows,
         title=(
             f"photosync sync now --all --concurrency {cores}: limit = {cores} cores x 1 / "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -20,19 +21,22 @@ from photosync.directory.services import DirectoryService
 from photosync.health import readiness
 from photosync.mailbox import graph as mailbox_graph
 from photosync.mailbox.services import MailboxService
+from photosync.portal import photo as portal_photo
 from photosync.portal import routes as portal_routes
 from photosync.portal.rendering import static_url
 from photosync.services import Services, build_services
 from photosync.settings import Settings, load_settings
 from photosync.sites import routes as sites_routes
-from photosync.sites.services import SitesService
+from photosync.sites.services import UPLOAD_MAX_BYTES, SitesService
 from photosync.sync.service import SyncService
 from photosync.sync.tasks import SyncTasks
 from photosync.web import (
+    UPLOAD_MARGIN,
     ErrorRenderer,
     Part,
     Root,
     Throttle,
+    complete_openapi,
     graph_error,
     merged_openapi,
     provide,
@@ -96,13 +100,21 @@ def app_for(services: Services) -> Root:
                 **sites_routes.OPENAPI_PATHS,
                 **avatar_routes.OPENAPI_PATHS,
             }
+            merged = merged_openapi(
+                "photosync", __version__, (graph, sharepoint, token, meta), extra
+            )
             schema.update(
-                merged_openapi("photosync", __version__, (graph, sharepoint, token, meta), extra)
+                complete_openapi(
+                    merged,
+                    # The meta app's probes answer only what they document.
+                    answers_errors=lambda path: root.app_for_path(path) is not meta,
+                    uploads=UPLOADS,
+                )
             )
         return schema
 
     meta.openapi = openapi  # type: ignore[method-assign]
-    return Root(
+    root = Root(
         [
             Part(graph, prefixes=("/v1.0/",), throttle=_throttle(services, graph_error)),
             Part(
@@ -121,7 +133,28 @@ def app_for(services: Services) -> Root:
         fallback=portal,
         hsts_max_age=services.ctx.settings.hsts_max_age,
         metrics=metrics.RequestMetrics(),
+        uploads=_upload_limits(services.ctx.settings),
     )
+    return root
+
+
+# Every path that takes a photo as its body; the rest take at most web.BODY_LIMIT bytes.
+UPLOADS = re.compile(
+    "|".join((*mailbox_graph.UPLOAD_PATHS, *sites_routes.UPLOAD_PATHS, *portal_photo.UPLOAD_PATHS))
+)
+
+
+def _upload_limits(settings: Settings) -> list[tuple[re.Pattern[str], int]]:
+    """Each upload path and the bytes its body may hold: the photo's own limit for a raw body
+    (Graph's, SharePoint's), and a form's margin more for the portal's multipart form."""
+    return [
+        (re.compile("|".join(mailbox_graph.UPLOAD_PATHS)), settings.max_upload_bytes),
+        (re.compile("|".join(sites_routes.UPLOAD_PATHS)), UPLOAD_MAX_BYTES),
+        (
+            re.compile("|".join(portal_photo.UPLOAD_PATHS)),
+            settings.max_upload_bytes + UPLOAD_MARGIN,
+        ),
+    ]
 
 
 def _throttle(services: Services, render: ErrorRenderer) -> Throttle | None:

@@ -42,6 +42,7 @@ from photosync.settings import Settings, SettingsError, load_settings
 from photosync.sync.cli import Needs as SyncNeeds
 from photosync.sync.cli import doctor, sync
 from photosync.sync.tasks import PerProcess, SyncTasks, worker_argv
+from photosync.web import MAX_HEADER_BYTES
 
 
 class Env:
@@ -228,6 +229,8 @@ def serve(
         forwarded_allow_ips=forwarded_allow_ips,
         server_header=False,
         http=NoDelayH11Protocol,
+        # Request line and headers: over this h11 answers 431 before the app is called.
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         # uvicorn loads them with ssl.SSLContext.load_cert_chain: a bad file fails at start.
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
@@ -345,6 +348,11 @@ def gc(env: Env) -> None:
         f"removed {report.versions} photo version(s) ({report.renditions} renditions) and "
         f"{report.blobs} unused file(s); {report.young_blobs} unused file(s) newer than an hour "
         "left for later"
+        + (
+            f"; {report.leftovers} file(s) an interrupted write left cleared"
+            if report.leftovers
+            else ""
+        )
     )
 
 

@@ -70,7 +70,12 @@ def logging_config(log_format: LogFormat, level: str) -> dict[str, Any]:
         "root": {"handlers": ["default"], "level": level.upper()},
         # uvicorn's own loggers write through the root's handler, not handlers of their own.
         "loggers": {
-            name: {"handlers": [], "propagate": True, "level": level.upper()}
-            for name in ("uvicorn", "uvicorn.error", ACCESS_LOGGER)
+            **{
+                name: {"handlers": [], "propagate": True, "level": level.upper()}
+                for name in ("uvicorn", "uvicorn.error", ACCESS_LOGGER)
+            },
+            # Alembic narrates every plugin and step at INFO on each start; a failed
+            # migration still shows (as an error, and as the CLI's one sentence).
+            "alembic": {"handlers": [], "propagate": True, "level": "WARNING"},
         },
     }

@@ -11,6 +11,7 @@ sub-application a request reached is the shape it gets.
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -122,6 +123,9 @@ def sub_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # Forms that FastAPI parses (Form() parameters): a few short fields, no files. The body
+        # itself is bounded before this, by Root (BODY_LIMIT).
+        form_limits={"max_fields": MAX_FORM_FIELDS, "max_files": 0, "max_part_size": BODY_LIMIT},
         **kwargs,
     )
 
@@ -229,6 +233,60 @@ async def memory_first(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs, memory_only=True)
     except NotInMemory:
         return await run_in_threadpool(fn, *args, **kwargs)
+
+
+# --- bounded reads: no request body costs more than its route's limit ------------------------
+
+# Every request body that is not a photo: forms, JSON, token requests. The largest real one (a
+# client assertion JWT, an admin form) is a few kilobytes.
+BODY_LIMIT = 64 * 1024
+# What a photo upload may carry beyond the photo's own limit: multipart boundaries, part headers
+# and the portal form's few fields; the route itself then says "too big" at its exact limit.
+UPLOAD_MARGIN = 64 * 1024
+MAX_FORM_FIELDS = 20
+# Request line and headers (uvicorn's h11 refuses more with 431 before the app sees anything).
+MAX_HEADER_BYTES = 32 * 1024
+
+
+def body_too_large(limit: int) -> StarletteHTTPException:
+    """The 413 a body over its route's limit gets, in the answering API's own error shape."""
+    mib = limit / (1024 * 1024)
+    size = f"{mib:.1f}".removesuffix(".0") + " MB" if mib >= 1 else f"{limit // 1024} KB"
+    return StarletteHTTPException(
+        413, f"The request body is too large; this address takes at most {size} ({limit:,} bytes)."
+    )
+
+
+def bounded_receive(scope: Scope, receive: Receive, limit: int) -> Receive:
+    """``receive`` that refuses (raises the 413 HTTPException) a body over ``limit`` bytes.
+
+    A declared Content-Length over the limit is refused on the first read, before a byte is
+    taken; a body without one (chunked) or that lies is counted as it streams and refused at
+    the first chunk past the limit. A route that never reads its body costs nothing: the
+    server stops reading from the socket when its small buffer is full (flow control).
+    """
+    declared = _content_length(scope)
+    received = 0
+
+    async def receive_bounded() -> Message:
+        nonlocal received
+        if declared is not None and declared > limit:
+            raise body_too_large(limit)
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise body_too_large(limit)
+        return message
+
+    return receive_bounded
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
 
 # --- the root: requests to sub-applications ---------------------------------------------------
@@ -354,9 +412,13 @@ class Root:
         *,
         hsts_max_age: int = 0,
         metrics: RequestMetrics | None = None,
+        uploads: Sequence[tuple[re.Pattern[str], int]] = (),
     ) -> None:
         self.parts = tuple(parts)
         self.fallback = fallback
+        # (paths, limit): paths that take a photo (PUT, PATCH or POST) may carry that many
+        # bytes; every other request BODY_LIMIT.
+        self.uploads = tuple(uploads)
         # Every request gets an id, its changes are audited with its address, user agent and
         # id, its answer gets the edge's headers, and it is counted: here, once, around
         # whichever sub-application answers.
@@ -388,8 +450,20 @@ class Root:
             return
         await self._dispatch(scope, receive, send)
 
+    def body_limit(self, method: str, path: str) -> int:
+        """How many body bytes a request may send: a photo upload's limit, else BODY_LIMIT."""
+        if method in ("PUT", "PATCH", "POST"):
+            for paths, limit in self.uploads:
+                if paths.fullmatch(path):
+                    return limit
+        return BODY_LIMIT
+
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        part = self._part_for_path(scope.get("path", ""))
+        path = scope.get("path", "")
+        if scope["type"] == "http":
+            # About 0.6 µs a request (a closure and one pass over the headers), measured.
+            receive = bounded_receive(scope, receive, self.body_limit(scope["method"], path))
+        part = self._part_for_path(path)
         if part is None:
             await self.fallback(scope, receive, send)
         elif part.throttle is not None:
@@ -420,4 +494,61 @@ def merged_openapi(
     paths: dict[str, Any] = schema.setdefault("paths", {})
     for path, operations in extra_paths.items():
         paths.setdefault(path, {}).update(operations)
+    return schema
+
+
+# What any route of a ``sub_app`` may answer besides its own statuses: a bad request or
+# parameter, no or a bad token, not allowed, no such thing, another route's path, a body over its
+# limit, throttled.
+ERROR_STATUSES = {
+    400: "The request or one of its parameters is not valid",
+    401: "No valid bearer token or session",
+    403: "The caller may not do this",
+    404: "No such user, photo, size or resource",
+    # A parameter holding "/" or "#" makes the path another route's, which may not take this
+    # method.
+    405: "The path names a route that does not take this method",
+    413: "The body is larger than this route takes",
+    429: "Too many requests (PHOTOSYNC_API_RATE_LIMIT); see Retry-After",
+}
+UPLOAD_ERRORS = {415: "Not an image this route takes, or the wrong Content-Type"}
+_ERROR_BODY = {
+    "application/json": {
+        "schema": {"type": "object", "required": ["error"], "properties": {"error": {}}}
+    }
+}
+_PATH_PARAMETER = re.compile(r"{(\w+)(?::\w+)?}")
+
+
+def complete_openapi(
+    schema: dict[str, Any], *, answers_errors: Callable[[str], bool], uploads: re.Pattern[str]
+) -> dict[str, Any]:
+    """Every path parameter declared, and every status a route can answer documented.
+
+    FastAPI declares only the parameters a view names (ours often read ``request`` itself) and
+    documents 422 for invalid input, which ``sub_app`` answers as 400 in the API's own shape;
+    the body limit, authentication and throttling answer on every route of a sub-app
+    (``answers_errors``) and are documented here once."""
+    for path, operations in schema.get("paths", {}).items():
+        names = _PATH_PARAMETER.findall(path)
+        for method, operation in operations.items():
+            parameters = operation.setdefault("parameters", [])
+            declared = {p["name"] for p in parameters if p.get("in") == "path"}
+            parameters.extend(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in names
+                if name not in declared
+            )
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            if not answers_errors(path):
+                continue
+            errors = dict(ERROR_STATUSES)
+            if method in ("put", "patch", "post") and uploads.fullmatch(path):
+                errors.update(UPLOAD_ERRORS)
+            for status, description in errors.items():
+                responses.setdefault(
+                    str(status),
+                    {"description": description, "content": _ERROR_BODY},
+                )
     return schema

@@ -91,3 +91,27 @@ def test_collect_loses_no_blob_to_a_put_of_the_same_bytes_at_the_same_moment(
         monkeypatch.setattr(filesystem.os, "rename", real_rename)
         assert store.get(key) == b"same bytes", put_first
         assert list(tmp_path.rglob(".gc-*")) == []
+
+
+def test_sweep_clears_what_a_killed_write_or_collection_left(tmp_path: Path) -> None:
+    """A process killed mid-``put`` leaves a ``.tmp-`` file, one killed mid-``collect`` a blob
+    moved aside (``.gc-``): old temporary files go, a blob moved aside goes back under its key,
+    and a temporary file a live ``put`` may still be writing stays."""
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    kept = store.put(b"kept")
+    folder = store.root / kept[:2] / kept[2:4]
+    stale = folder / ".tmp-0123456789abcdef-000000"
+    stale.write_bytes(b"half a pho")
+    past = time.time() - 7200
+    os.utime(stale, (past, past))
+    live = folder / ".tmp-fedcba9876543210-111111"
+    live.write_bytes(b"being written")
+    moved = store.put(b"moved aside")
+    original = store.root / moved[:2] / moved[2:4] / moved
+    os.rename(original, original.parent / f".gc-{moved[:16]}-222222")
+
+    assert store.sweep(3600) == 2
+    assert not stale.exists() and live.exists()
+    assert store.get(moved) == b"moved aside" and store.get(kept) == b"kept"
+    assert sorted(p.name for p in original.parent.iterdir()) == [moved]
+    assert store.sweep(3600) == 0

@@ -23,6 +23,7 @@ from kiota_abstractions.authentication import (
 )
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.profile_photo import ProfilePhoto
 from msgraph.graph_request_adapter import options as GRAPH_OPTIONS
 from msgraph_core import GraphClientFactory
 
@@ -71,7 +72,7 @@ def graph_client(server: str, form: dict[str, str]) -> tuple[GraphServiceClient,
     return GraphServiceClient(request_adapter=adapter), http
 
 
-def test_msgraph_sdk_reads_downloads_uploads_and_deletes(live_server: LiveServer) -> None:
+def test_msgraph_sdk_every_photo_call(live_server: LiveServer) -> None:
     r = live_server.cli(
         "users",
         "add",
@@ -132,5 +133,54 @@ def test_msgraph_sdk_reads_downloads_uploads_and_deletes(live_server: LiveServer
         with pytest.raises(ODataError) as gone:
             await user.photos.by_profile_photo_id("96x96").content.get()
         assert gone.value.response_status_code == 404
+
+        await me_steps(megan.me)
+
+        # photo.delete() sends DELETE /users/{id}/photo (no $value): it removes the photo too.
+        await user.photo.content.put(jpeg(300, 300, seed=8))
+        assert (await user.photo.get()) is not None
+        await user.photo.delete()
+        with pytest.raises(ODataError) as deleted:
+            await user.photo.get()
+        assert deleted.value.response_status_code == 404
+
+    async def me_steps(me: Any) -> None:
+        """Every photo call of the SDK's ``me`` variant, as the signed-in user."""
+        await me.photo.content.put(jpeg(500, 400, seed=7))
+        meta = await me.photo.get()
+        assert meta is not None
+        # A 500 x 400 upload is cropped to 400 x 400: 360 is the largest size offered.
+        assert (meta.id, meta.width, meta.height) == ("360x360", 360, 360)
+        largest = await me.photo.content.get()
+        assert largest is not None and open_image(largest).size == (360, 360)
+
+        listed = await me.photos.get()
+        assert listed is not None and listed.value is not None
+        assert [p.id for p in listed.value][-1] == "360x360"
+        one = await me.photos.by_profile_photo_id("120x120").get()
+        assert one is not None and (one.width, one.height) == (120, 120)
+        small = await me.photos.by_profile_photo_id("120x120").content.get()
+        assert small is not None and open_image(small).size == (120, 120)
+
+        # The SDK also offers writes Graph does not do (a PATCH of the metadata, a PUT or
+        # DELETE of one size): each is refused with Graph's error body, and changes nothing.
+        refused = [
+            me.photo.patch(ProfilePhoto(id="48x48")),
+            me.photos.by_profile_photo_id("120x120").content.put(jpeg(120, 120, seed=9)),
+            me.photos.by_profile_photo_id("120x120").content.delete(),
+        ]
+        for call in refused:
+            with pytest.raises(ODataError) as not_allowed:
+                await call
+            assert not_allowed.value.response_status_code == 405
+            assert not_allowed.value.error is not None
+            assert not_allowed.value.error.code == "MethodNotAllowed"
+        assert await me.photos.by_profile_photo_id("120x120").content.get() == small
+
+        await me.photo.delete()
+        with pytest.raises(ODataError) as gone:
+            await me.photo.content.get()
+        assert gone.value.response_status_code == 404
+        assert gone.value.error is not None and gone.value.error.code == "ImageNotFound"
 
     run_async(scenario())

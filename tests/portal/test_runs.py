@@ -67,3 +67,20 @@ def test_run_pages_are_for_admins_only(
     assert client.get(f"/admin/runs/{run_id}/report.csv").status_code == 403
     running = services.sync.runs.progress(run_id)
     assert running is not None and not running.finished
+
+
+def test_a_run_every_user_finished_but_not_marked_finished_shows(
+    client: TestClient, make_user: Callable[..., UserInfo], services: Services
+) -> None:
+    """A process killed after the last user's check and before it marked the run finished
+    leaves a run done but without an end time: its page says it finished (it used to fail)."""
+    admin = make_user("ada@example.org", "Ada Admin", admin=True)
+    run_id, _ = services.sync.open_bulk(None, actor=admin.upn)
+    for item in services.sync.runs.items(run_id):
+        services.sync.runs.mark(run_id, item.position, result="no-photo", error=None)
+    progress = services.sync.runs.progress(run_id)
+    assert progress is not None and progress.finished and progress.finished_at is None
+    sign_in(client, admin.upn)
+    page = client.get(f"/admin/runs/{run_id}")
+    assert page.status_code == 200
+    assert "Finished." in page.text and 'http-equiv="refresh"' not in page.text

@@ -48,5 +48,9 @@ class BlobStore(Protocol):
         """Delete the blob if it was not written or kept in the last ``grace_seconds``;
         whether it was deleted. Only the garbage collector calls this, for unreferenced keys."""
 
+    def sweep(self, grace_seconds: float) -> int:
+        """Remove what writes that a crash interrupted left behind, if older than
+        ``grace_seconds``; how many. Only the garbage collector calls this."""
+
     def check(self) -> None:
         """Raise unless the store can be reached now (readiness: ``GET /readyz``)."""

@@ -16,6 +16,9 @@ from pathlib import Path
 from photosync.blobs.base import BlobNotFound, sha256_hex
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
+# Names of files that are not blobs: a write in progress, and a blob being collected.
+_TEMPORARY = ".tmp-"
+_ASIDE = ".gc-"
 
 
 class FilesystemBlobStore:
@@ -39,7 +42,7 @@ class FilesystemBlobStore:
         except FileNotFoundError:
             pass
         new_dirs = _make_dirs(self.root, path.parent)
-        tmp = path.parent / f".tmp-{key[:16]}-{secrets.token_hex(6)}"
+        tmp = path.parent / f"{_TEMPORARY}{key[:16]}-{secrets.token_hex(6)}"
         try:
             with open(tmp, "wb") as f:
                 f.write(data)
@@ -96,7 +99,7 @@ class FilesystemBlobStore:
             # Moved aside first, then its clock read again: a ``put`` or ``keep`` that touched
             # the file before the move shows in the moved file's time (and it goes back); one
             # after the move finds no file, so ``put`` writes it anew and ``keep`` fails.
-            aside = path.parent / f".gc-{key[:16]}-{secrets.token_hex(6)}"
+            aside = path.parent / f"{_ASIDE}{key[:16]}-{secrets.token_hex(6)}"
             os.rename(path, aside)
         except FileNotFoundError:
             return False
@@ -106,8 +109,36 @@ class FilesystemBlobStore:
                     os.link(aside, path)
                 return False
             return True
+        except FileNotFoundError:
+            return False  # another collection's ``sweep`` put it back: not ours to delete
         finally:
-            aside.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                aside.unlink()
+
+    def sweep(self, grace_seconds: float) -> int:
+        """Clear what a killed process left in the folder; how many files it cleared.
+
+        A ``.tmp-`` file older than the grace period is a write that never finished (a live
+        ``put`` links its file within moments); it goes. A ``.gc-`` file is a blob ``collect``
+        had moved aside: it goes back under its key (unless that is there already), so that the
+        next collection decides about it afresh, since a row may be on its way to naming it.
+        """
+        cleared = 0
+        for leftover in self.root.glob("*/*/.*"):
+            try:
+                if leftover.name.startswith(_ASIDE):
+                    data = leftover.read_bytes()
+                    with contextlib.suppress(FileExistsError):
+                        os.link(leftover, self._path(sha256_hex(data)))
+                elif not leftover.name.startswith(_TEMPORARY) or (
+                    time.time() - leftover.stat().st_mtime < grace_seconds
+                ):
+                    continue  # not ours, or a write that may still be going on
+                leftover.unlink()
+            except FileNotFoundError:
+                continue  # its own process finished with it meanwhile
+            cleared += 1
+        return cleared
 
     def check(self) -> None:
         if not os.access(self.root, os.W_OK | os.X_OK):

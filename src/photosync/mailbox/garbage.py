@@ -9,6 +9,8 @@ Two passes, each safe against writers running at the same time:
    period. An upload writes its blobs before the row that points to them, and a restore points
    new rows at old blobs; both restart the blob's clock first (``put`` / ``keep``), so a blob on
    its way to being referenced is never taken (``BlobStore.collect`` closes the last race).
+   First, what a killed writer or collector left (a half-written temporary file, a blob moved
+   aside) is cleared (``BlobStore.sweep``), so that a crash leaves nothing behind for good.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class GarbageReport:
     renditions: int = 0
     blobs: int = 0
     young_blobs: int = 0
+    leftovers: int = 0  # files a crashed write or collection left, cleared
 
 
 _CROWDED = (
@@ -94,10 +97,11 @@ def collect_versions(db: Database, keep: int) -> tuple[int, int]:
     return versions, renditions
 
 
-def collect_blobs(db: Database, blobs: BlobStore, grace: timedelta) -> tuple[int, int]:
-    """Delete the blobs no rendition names and nobody wrote or kept within ``grace``;
-    (deleted, unreferenced but too new to delete)."""
+def collect_blobs(db: Database, blobs: BlobStore, grace: timedelta) -> tuple[int, int, int]:
+    """Clear what crashes left, then delete the blobs no rendition names and nobody wrote or
+    kept within ``grace``; (deleted, unreferenced but too new to delete, leftovers cleared)."""
     seconds = grace.total_seconds()
+    leftovers = blobs.sweep(seconds)
     deleted = young = 0
     for chunk in _chunks(blobs.keys(), _CHUNK):
         with db.engine.connect() as conn:
@@ -109,7 +113,7 @@ def collect_blobs(db: Database, blobs: BlobStore, grace: timedelta) -> tuple[int
                 deleted += 1
             elif blobs.exists(key):
                 young += 1
-    return deleted, young
+    return deleted, young, leftovers
 
 
 def _chunks(keys: Iterable[str], size: int) -> Iterator[list[str]]:

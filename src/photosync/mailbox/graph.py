@@ -88,12 +88,16 @@ REJECTED_CODES = {
 }
 
 
-def _on_both(path: str, methods: list[str]) -> Callable[[F], F]:
-    """Register one handler for /me{path} and /users/{user}{path}."""
+def _on_both(path: str, methods: list[str], **options: Any) -> Callable[[F], F]:
+    """Register one handler for /me{path} and /users/{user}{path}, one route per method (a
+    route of two methods has one operation id for both in /openapi.json)."""
 
     def register(handler: F) -> F:
         for owner in OWNERS:
-            router.add_api_route(owner + path, handler, methods=methods, response_model=None)
+            for method in methods:
+                router.add_api_route(
+                    owner + path, handler, methods=[method], response_model=None, **options
+                )
         return handler
 
     return register
@@ -295,8 +299,9 @@ def _delete(request: Request) -> None:
         service(request, MailboxService).delete_photo(user.id, actor=principal.actor)
 
 
-@_on_both("/photo/$value", ["DELETE"])
-@_on_both("/photo", ["DELETE"])
+# An empty 200: documented without a JSON body.
+@_on_both("/photo/$value", ["DELETE"], response_class=Response)
+@_on_both("/photo", ["DELETE"], response_class=Response)
 async def delete_photo_value(request: Request) -> Response:
     """Remove the photo (msgraph-sdk's ``photo.delete()`` sends ``DELETE …/photo``)."""
     await run_in_threadpool(_delete, request)
@@ -340,6 +345,9 @@ def _image_operation(owner: str, path: str) -> dict[str, Any]:
     }
     return {"get": operation, "head": {**operation, "summary": "Headers of the JPEG"}}
 
+
+# The paths whose body is a photo (regular expressions, for the body limit in ``web.Root``).
+UPLOAD_PATHS = (r"/v1\.0/(?:me|users/[^/]+)/photo/\$value",)
 
 OPENAPI_PATHS = {
     f"{PREFIX}{owner}{path}": _image_operation(owner, path)

@@ -426,8 +426,8 @@ class MailboxService:
         """``photosync gc`` and the periodic task: versions beyond PHOTOSYNC_PHOTO_HISTORY_KEEP
         per user, then blobs no version uses that nobody wrote or kept within ``grace``."""
         versions, renditions = collect_versions(self.ctx.db, self.ctx.settings.photo_history_keep)
-        blobs, young = collect_blobs(self.ctx.db, self.ctx.blobs, grace)
-        report = GarbageReport(versions, renditions, blobs, young)
+        blobs, young, leftovers = collect_blobs(self.ctx.db, self.ctx.blobs, grace)
+        report = GarbageReport(versions, renditions, blobs, young, leftovers)
         log.info("garbage collected: %s", report)
         return report
 

@@ -34,7 +34,7 @@ from photosync.portal.viewer import CSRF_FIELD, RequiredViewer, Viewer, check_cs
 from photosync.settings import Settings
 from photosync.sites.errors import SitesError
 from photosync.sites.services import SitesService
-from photosync.web import IMMUTABLE, ApiError, service
+from photosync.web import IMMUTABLE, UPLOAD_MARGIN, ApiError, service
 
 router = APIRouter(include_in_schema=False)
 
@@ -240,11 +240,8 @@ def _crop(left: str, top: str, side: str) -> CropBox | None:
     return CropBox(*values)
 
 
-# A request this much over the upload limit is refused before its body is read: no one should
-# be able to make the server spool gigabytes to disk. Between the limit and this, the body is
-# read and the mailbox explains "too big" in its own words, which a browser shows more reliably
-# than an answer sent before it finished uploading.
-HARD_LIMIT_FACTOR = 4
+# The path whose body is a photo (a regular expression, for the body limit in ``web.Root``).
+UPLOAD_PATHS = (r"/photo/preview",)
 
 
 @router.post("/photo/preview")
@@ -254,8 +251,12 @@ async def upload_preview(request: Request, viewer: RequiredViewer) -> Response:
     # The subject comes in the query string too, so that a refusal before the body is read
     # still shows the right person's page.
     named = request.query_params.get("user", "")
+    # A form declared bigger than the photo limit and the form's margin is refused before its
+    # body is read, on the person's own page (the server's body limit would refuse it at its
+    # first read, on a bare error page). Below that, the body is read (at most that many bytes)
+    # and the mailbox explains "too big" in its own words.
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > HARD_LIMIT_FACTOR * limit:
+    if declared.isdigit() and int(declared) > limit + UPLOAD_MARGIN:
         message = f"The file is far too big; photos can be at most {limit // (1024 * 1024)} MB."
         subject = await run_in_threadpool(_subject, request, viewer, named)
         return await run_in_threadpool(

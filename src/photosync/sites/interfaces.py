@@ -44,9 +44,18 @@ def claims_name(upn: str) -> str:
     return f"{CLAIMS_PREFIX}{upn}"
 
 
+# A SharePoint claims name's encoding and issuer: ``i:0#.f|membership|``, ``c:0-.f|rolemanager|``.
+_CLAIMS_ENCODING = re.compile(r"[ic]:0[^|.]{1,2}\.[a-z]\|[^|]*\|", re.IGNORECASE)
+
+
 def upn_from_account_name(account_name: str) -> str:
-    """Accept a plain UPN or a claims name (``i:0#.f|membership|user@contoso.com``)."""
-    return account_name.rsplit("|", 1)[-1].strip()
+    """Accept a plain UPN or a claims name (``i:0#.f|membership|user@contoso.com``).
+
+    Only a claims encoding at the start is taken off: ``evil|bob@contoso.com`` names no one
+    but itself (cutting at the last ``|`` would make it name bob)."""
+    name = account_name.strip()
+    prefix = _CLAIMS_ENCODING.match(name)
+    return (name[prefix.end() :] if prefix else name).strip()
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,8 @@ async def userphoto(request: Request) -> Response:
     return await memory_first(_userphoto, request)
 
 
-@router.api_route(LIBRARY_FOLDER + "/{filename}", methods=["GET", "HEAD"])
+@router.get(LIBRARY_FOLDER + "/{filename}")
+@router.head(LIBRARY_FOLDER + "/{filename}")
 def library_file(
     filename: str, request: Request, principal: CurrentPrincipal, sites: Sites
 ) -> Response:
@@ -159,7 +160,9 @@ def odata_code(status: int = 400) -> str:
 # --- PeopleManager -------------------------------------------------------------------------
 
 
-@router.api_route(PEOPLE_MANAGER, methods=["GET", "POST"])
+# One route per method: a route of two methods has one operation id for both in /openapi.json.
+@router.get(PEOPLE_MANAGER)
+@router.post(PEOPLE_MANAGER)
 @router.api_route(PEOPLE_MANAGER.lower(), methods=["GET", "POST"], include_in_schema=False)
 async def people_manager(
     operation: str, request: Request, principal: CurrentPrincipal, sites: Sites
@@ -289,6 +292,13 @@ def context_info(request: Request, principal: DigestPrincipal, sites: Sites) -> 
 
 
 # --- the sub-application ---------------------------------------------------------------------
+
+# The paths whose body is a picture (regular expressions, for the body limit in ``web.Root``):
+# SetMyProfilePicture and the library's Files/add.
+UPLOAD_PATHS = (
+    r"/_api/SP\.UserProfiles\.PeopleManager/(?i:SetMyProfilePicture)",
+    r"/_api/web/.*",
+)
 
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     USERPHOTO: {
