@@ -1,6 +1,6 @@
 """wrong passwords counted per source (smart lock-out)
 
-Revision ID: 0012_authz
+Revision ID: 0011_authz
 Revises: 0010_serving
 Create Date: 2026-12-02 02:20:00.000000
 
@@ -16,7 +16,7 @@ from alembic import op
 
 from photosync.db import UTCDateTime
 
-revision = "0012_authz"
+revision = "0011_authz"
 down_revision = "0010_serving"
 branch_labels = None
 depends_on = None
