@@ -89,6 +89,7 @@ class Recorder:
     def __init__(self) -> None:
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: list[str] = []
+        self.deferred: dict[str, int] = defaultdict(int)
         self.stopping = False
 
     async def call(
@@ -101,11 +102,21 @@ class Recorder:
         **kw: object,
     ) -> httpx.Response | None:
         started = time.perf_counter()
-        try:
-            r = await http.request(method, url, **kw)  # type: ignore[arg-type]
-        except httpx.HTTPError as exc:
-            self.errors.append(f"{kind}: {type(exc).__name__}")
-            return None
+        while True:
+            try:
+                r = await http.request(method, url, **kw)  # type: ignore[arg-type]
+            except httpx.HTTPError as exc:
+                self.errors.append(f"{kind}: {type(exc).__name__}")
+                return None
+            # The server sheds password hashing it cannot start soon (429/503 + Retry-After):
+            # a well-behaved client waits and asks again, as Microsoft's clients do. The wait
+            # counts in the request's latency; how often it happened is reported.
+            retry_after = r.headers.get("retry-after", "")
+            if r.status_code in (429, 503) and retry_after.isdigit() and not self.stopping:
+                self.deferred[kind] += 1
+                await asyncio.sleep(int(retry_after))
+                continue
+            break
         self.latencies[kind].append(time.perf_counter() - started)
         if r.status_code not in expected:
             self.errors.append(f"{kind}: {r.status_code}")
@@ -266,6 +277,8 @@ def report(rec: Recorder, elapsed: float, memory_start: float, memory_end: float
         ),
     )
     print(f"\nerrors: {len(rec.errors)} {verdict(not rec.errors)}")
+    for kind, count in sorted(rec.deferred.items()):
+        print(f"  {kind}: {count} answers of 429/503 + Retry-After, waited and retried")
     for error, count in sorted({e: rec.errors.count(e) for e in rec.errors}.items()):
         print(f"  {count} x {error}")
     grew = memory_end - memory_start
