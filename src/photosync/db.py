@@ -7,7 +7,7 @@ one Alembic history covers the whole schema.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +17,8 @@ from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from photosync.events import AFTER_RELEASE
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -102,8 +104,12 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session that commits on success and rolls back on any error."""
-        with self.sessions() as session, session.begin():
-            yield session
+        later: list[Callable[[], None]] = []
+        with self.sessions() as session:
+            session.info[AFTER_RELEASE] = later
+            with session.begin():
+                yield session
+        _run(later)  # the session's events, now that its connection is back in the pool
 
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
@@ -121,15 +127,15 @@ class Database:
     def write_session(self) -> Iterator[Session]:
         """``write_connection`` as an ORM session, for writes that are easier with objects.
 
-        The session owns the transaction (it begins and commits it), so its ``after_commit``
-        hooks, which send events, run only once the commit has happened.
+        The session owns the transaction (it begins and commits it), so its events are sent only
+        once the commit has happened, and only after the connection is back in the pool.
         """
-        with (
-            self._writer() as conn,
-            Session(bind=conn, expire_on_commit=False) as session,
-            session.begin(),
-        ):
-            yield session
+        later: list[Callable[[], None]] = []
+        with self._writer() as conn, Session(bind=conn, expire_on_commit=False) as session:
+            session.info[AFTER_RELEASE] = later
+            with session.begin():
+                yield session
+        _run(later)  # the session's events, now that its connection is back in the pool
 
     @contextmanager
     def _writer(self) -> Iterator[Connection]:
@@ -150,3 +156,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _run(later: list[Callable[[], None]]) -> None:
+    for publish in later:
+        publish()

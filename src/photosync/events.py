@@ -6,6 +6,7 @@ embedded default runs handlers in-process; a worker deployment forwards them to 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -43,11 +44,20 @@ class EventBus:
 
     def _flush(self, session: Session) -> None:
         pending = session.info.pop(_PENDING, [])
+        later: list[Callable[[], None]] | None = session.info.get(AFTER_RELEASE)
         for name, ids in pending:
-            self.publish(name, **ids)
+            if later is None:
+                self.publish(name, **ids)
+            else:
+                later.append(functools.partial(self.publish, name, **ids))
 
 
 _PENDING = "photosync.pending_events"
+# A session's list of events to publish once its connection is back in the pool (set by
+# photosync.db). ``after_commit`` runs while the connection is still checked out, and a handler
+# that reads (most do) would then hold two connections: with every pooled connection held by a
+# writer waiting for a second one, the process deadlocks (20 uploads at once did).
+AFTER_RELEASE = "photosync.after_release"
 
 
 def _forget(session: Session) -> None:
