@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,10 @@ from photosync.settings import Settings
 from photosync.sync.interfaces import (
     Change,
     CheckOutcome,
+    Found,
     PhotoSource,
     ProfileTarget,
+    Showing,
     Shown,
     SourcePhoto,
     SourceVersion,
@@ -57,10 +59,10 @@ class CountingSource:
         self.fetch_delay = 0.0
         self._lock = threading.Lock()
 
-    def current(self, user: UserInfo) -> SourceVersion | None:
+    def versions(self, users: Sequence[UserInfo]) -> Mapping[str, Found]:
         if self.failing:
             raise ConnectionError("the mailbox server did not answer")
-        return self.inner.current(user)
+        return self.inner.versions(users)
 
     def fetch(self, user: UserInfo, version: SourceVersion) -> SourcePhoto | None:
         with self._lock:
@@ -81,22 +83,14 @@ class DyingTarget:
     def sizes(self) -> Mapping[str, int]:
         return self.inner.sizes()
 
-    def state(self, user: UserInfo) -> TargetState:
-        return self.inner.state(user)
+    def states(self, users: Sequence[UserInfo]) -> Mapping[str, TargetState]:
+        return self.inner.states(users)
 
-    def show(
-        self,
-        user: UserInfo,
-        files: Mapping[str, bytes],
-        *,
-        source_etag: str,
-        change: Change,
-        check: CheckOutcome,
-    ) -> Shown:
-        self.handed.append(files)
+    def show(self, pictures: Sequence[Showing], *, change: Change) -> list[Shown | Exception]:
+        self.handed.extend(picture.files for picture in pictures)
         if self.dying:
             raise SystemError("killed between making the thumbnails and the commit")
-        return self.inner.show(user, files, source_etag=source_etag, change=change, check=check)
+        return self.inner.show(pictures, change=change)
 
     def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
         return self.inner.clear(user, change=change, check=check)

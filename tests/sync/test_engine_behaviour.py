@@ -9,7 +9,7 @@ test_engine.py and test_on_user_action.py.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,12 +24,15 @@ from photosync.sync.engine import SyncEngine, UserLocks
 from photosync.sync.interfaces import (
     Change,
     CheckOutcome,
+    Found,
     PhotoSource,
     ProfileTarget,
+    Showing,
     Shown,
     SourcePhoto,
     SourceVersion,
     TargetState,
+    one_by_one,
 )
 from photosync.sync.memory import MemoryLedger, MemorySource, MemoryTarget
 from photosync.sync.policy import Decision, History
@@ -99,7 +102,7 @@ class MemoryWorld:
 
     def shown(self, user: UserInfo) -> tuple[TargetState, dict[str, bytes] | None]:
         picture = self.target.pictures.get(user.id)
-        return self.target.state(user), dict(picture.files) if picture else None
+        return self.target.states([user])[user.id], dict(picture.files) if picture else None
 
     def checks(self, user: UserInfo) -> list[CheckOutcome]:
         return [check for check in self.ledger.checks if check.user_id == user.id]
@@ -129,7 +132,7 @@ class PhotosyncWorld:
         self.services.sites.set_picture_editable(False, actor="t")
 
     def shown(self, user: UserInfo) -> tuple[TargetState, dict[str, bytes] | None]:
-        state = self.engine.target.state(user)
+        state = self.engine.target.states([user])[user.id]
         sites = self.services.sites
         if not sites.profile_status(user.id).has_picture:
             return state, None
@@ -339,8 +342,8 @@ class Counting:
         world.engine.source = counting
         return counting
 
-    def current(self, user: UserInfo) -> SourceVersion | None:
-        return self.inner.current(user)
+    def versions(self, users: Sequence[UserInfo]) -> Mapping[str, Found]:
+        return self.inner.versions(users)
 
     def fetch(self, user: UserInfo, version: SourceVersion) -> SourcePhoto | None:
         self.fetches += 1
@@ -368,6 +371,9 @@ class Failing:
         outer = self
 
         class Source:
+            def versions(self, users: Sequence[UserInfo]) -> Mapping[str, Found]:
+                return one_by_one(users, self.current)
+
             def current(self, user: UserInfo) -> SourceVersion | None:
                 raise ConnectionError("the source did not answer")
 
@@ -383,19 +389,13 @@ class Failing:
             def sizes(self) -> Mapping[str, int]:
                 return inner.sizes()
 
-            def state(self, user: UserInfo) -> TargetState:
-                return inner.state(user)
+            def states(self, users: Sequence[UserInfo]) -> Mapping[str, TargetState]:
+                return inner.states(users)
 
             def show(
-                self,
-                user: UserInfo,
-                files: Mapping[str, bytes],
-                *,
-                source_etag: str,
-                change: Change,
-                check: CheckOutcome,
-            ) -> Shown:
-                raise PermissionError("the target refused the change")
+                self, pictures: Sequence[Showing], *, change: Change
+            ) -> list[Shown | Exception]:
+                return [PermissionError("the target refused the change") for _ in pictures]
 
             def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
                 raise PermissionError("the target refused the change")
@@ -405,5 +405,5 @@ class Failing:
 
 def test_the_engine_has_no_default_locks_that_need_a_database() -> None:
     # The memory world runs with UserLocks() and no database at all.
-    with UserLocks().hold("anyone"):
+    with UserLocks().hold(["anyone"]):
         pass

@@ -50,16 +50,20 @@ def square_master(data: bytes, *, limits: Limits = Limits(), largest: int) -> Ph
     return PhotoSet(opened.kind, opened.width, opened.height, side, renditions)
 
 
-def render_square_sizes(square_jpeg: bytes, sizes: Sequence[int]) -> dict[int, bytes]:
+def render_square_sizes(
+    square_jpeg: bytes, sizes: Sequence[int], *, threads: bool = True
+) -> dict[int, bytes]:
     """Square JPEGs of `sizes` from a stored master (any size up to 4096; larger ones upscale).
 
     A master that is not square is centre-cropped. Raises ImageRejected for bytes that are not
-    a readable image, ValueError for sizes outside 1..4096.
+    a readable image, ValueError for sizes outside 1..4096. ``threads``: luma and chroma on two
+    threads (see ``renditions``); a caller whose processes already keep every core busy says
+    False.
     """
     wanted = _checked_sizes(sizes)
     opened = open_upload(square_jpeg, Limits())
     box, _ = _square(opened, None)
-    return render(master_jobs(opened, box, max(wanted)), wanted)
+    return render(master_jobs(opened, box, max(wanted)), wanted, threads=threads)
 
 
 def directory_thumbnail(square_jpeg: bytes) -> bytes:

@@ -33,10 +33,12 @@ CHROMA_FILTER = Image.Resampling.LANCZOS
 _PARALLEL_FROM = 256
 
 
-def render(jobs: MasterJobs, sizes: Sequence[int], quality: int = QUALITY) -> dict[int, bytes]:
+def render(
+    jobs: MasterJobs, sizes: Sequence[int], quality: int = QUALITY, *, threads: bool = True
+) -> dict[int, bytes]:
     """JPEG bytes for each of `sizes` (largest first); the largest is jobs.size."""
     order = sorted(set(sizes), reverse=True)
-    if jobs.size < _PARALLEL_FROM:
+    if jobs.size < _PARALLEL_FROM or not threads:
         items = list(zip(order, make_planes(jobs, order), strict=True))
         return _encode_each(items, quality)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="photosync-imaging") as helper:

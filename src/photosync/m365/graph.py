@@ -11,7 +11,7 @@ are not users of our directory work as well.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -20,7 +20,14 @@ import httpx
 
 from photosync.directory.interfaces import UserInfo
 from photosync.m365.client import M365Client, M365Error, graph_error
-from photosync.sync.interfaces import Change, Person, SourcePhoto, SourceVersion
+from photosync.sync.interfaces import (
+    Change,
+    Found,
+    Person,
+    SourcePhoto,
+    SourceVersion,
+    one_by_one,
+)
 
 # Graph's limit for a photo upload (Set-MgUserPhotoContent: JPEG or PNG up to 4 MB).
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
@@ -56,6 +63,9 @@ class GraphPhotos:
                 if row.get("userPrincipalName"):
                     yield Person(row["userPrincipalName"], row.get("mail"))
             url = page.get("@odata.nextLink")
+
+    def versions(self, users: Sequence[UserInfo]) -> dict[str, Found]:
+        return one_by_one(users, self.current)
 
     def current(self, user: UserInfo) -> SourceVersion | None:
         # A check starts here: retries an earlier check of this thread left uncounted (one

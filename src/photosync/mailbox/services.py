@@ -47,7 +47,7 @@ from photosync.mailbox.store import (
     add_version,
     copy_version,
     current_etag_sql,
-    load_current_infos,
+    load_current,
     load_history,
     load_version,
     load_version_by_id,
@@ -147,8 +147,13 @@ class MailboxService:
     def current_photos(self, user_ids: Sequence[str]) -> dict[str, PhotoInfo]:
         """The current photo of many users already resolved, in one query (pages that list
         people); users without one are left out."""
+        return {user_id: stored.info for user_id, stored in self.stored_photos(user_ids).items()}
+
+    def stored_photos(self, user_ids: Sequence[str]) -> dict[str, StoredPhoto]:
+        """``stored_photo`` of many users in one query (a bulk sync's batch); users without a
+        photo are left out."""
         with self.ctx.db.engine.connect() as conn:
-            return load_current_infos(conn, user_ids)
+            return load_current(conn, user_ids)
 
     def current_etag_sql(self, user_id: ColumnElement[str]) -> ScalarSelect[str]:
         """The current photo's etag as a SQL expression on a listing's user id column."""

@@ -98,13 +98,15 @@ _CURRENT_OF_MANY = (
 )
 
 
-def load_current_infos(conn: Connection, user_ids: Sequence[str]) -> dict[str, PhotoInfo]:
-    """The current version of each user who has one, by user id."""
+def load_current(conn: Connection, user_ids: Sequence[str]) -> dict[str, StoredPhoto]:
+    """The current version of each user who has one, with its blob keys, by user id."""
     rows = conn.execute(_CURRENT_OF_MANY, {"user_ids": list(user_ids)}).all()
-    infos: dict[str, PhotoInfo] = {}
+    found: dict[str, StoredPhoto] = {}
     for user_id, group in groupby(rows, key=lambda row: row.user_id):
-        infos[user_id] = _info(user_id, list(group))
-    return infos
+        stored = _stored(user_id, group)
+        if stored is not None:
+            found[user_id] = stored
+    return found
 
 
 def lock_pointer(session: Session, user_id: str) -> MailboxPhoto:

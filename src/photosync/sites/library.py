@@ -12,7 +12,7 @@ module is what sits in front of them: staging, and the memory of current picture
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -151,36 +151,37 @@ class Library:
     def show(
         self,
         conn: Connection,
-        user: UserInfo,
-        staged: Staged,
+        pictures: Sequence[tuple[UserInfo, Staged]],
         *,
         now: datetime,
     ) -> None:
-        """Swap in the staged thumbnails (the caller moves the profile's properties on).
+        """Swap in each user's staged thumbnails (the caller moves the profiles on).
 
         Runs inside the caller's transaction: the rows carry the bytes, so its commit makes
-        the whole picture visible at once, and its rollback leaves no trace of it.
+        the whole pictures visible at once, and its rollback leaves no trace of them.
         """
         store.replace_library_files(
             conn,
-            user.id,
-            [
-                {
-                    "path": thumbnail_path(user.upn, code),
-                    "user_id": user.id,
-                    "size_code": code,
-                    "sha256": staged.keys[code],
-                    "length": staged.lengths[code],
-                    "data": staged.files[code],
-                    "modified_at": now,
-                }
-                for code in SIZE_CODES
-            ],
+            {
+                user.id: [
+                    {
+                        "path": thumbnail_path(user.upn, code),
+                        "user_id": user.id,
+                        "size_code": code,
+                        "sha256": staged.keys[code],
+                        "length": staged.lengths[code],
+                        "data": staged.files[code],
+                        "modified_at": now,
+                    }
+                    for code in SIZE_CODES
+                ]
+                for user, staged in pictures
+            },
         )
 
     def hide(self, conn: Connection, user_id: str) -> None:
         """The thumbnails leave the library (the caller moves the profile to the placeholder)."""
-        store.replace_library_files(conn, user_id, [])
+        store.replace_library_files(conn, {user_id: []})
 
 
 def _with_timestamp(picture: Picture, timestamp: str | None) -> Picture:

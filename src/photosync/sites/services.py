@@ -281,46 +281,74 @@ class SitesService:
         source_etag: str | None,
         actor: str,
         reason: str = "",
+    ) -> str:
+        """Show staged thumbnails as the user's picture, in one transaction with its audit row:
+        the new picture timestamp."""
+        return self.show_pictures(
+            [(user, staged, source_etag)], source=source, actor=actor, reason=reason
+        )[user.id]
+
+    def show_pictures(
+        self,
+        pictures: Sequence[tuple[UserInfo, Staged, str | None]],
+        *,
+        source: str,
+        actor: str,
+        reason: str = "",
         editable: bool | None = None,
         also: InTransaction | None = None,
-    ) -> str:
-        """Show staged thumbnails as the user's picture, in one transaction with its audit row.
+    ) -> dict[str, str]:
+        """Show each (user, staged thumbnails, source etag) as the user's picture, all in one
+        transaction with their audit rows and one statement per table for all of them (a bulk
+        sync's batch; an upload is a batch of one). The new picture timestamps, by user id.
 
         ``editable``: the tenant setting if the caller just read it (saves a query).
-        ``also``: more work to commit in the same transaction (sync's record of the check).
+        ``also``: more work to commit in the same transaction (sync's record of the checks).
         """
         now = self.ctx.clock()
+        etags = {user.id: source_etag for user, _, source_etag in pictures}
+        users = {user.id: user for user, _, _ in pictures}
         with self.ctx.db.write_connection() as conn:
+            if editable is None:
+                editable = store.picture_editable(conn)
 
-            def picture_values(previous: str | None) -> dict[str, object]:
+            def picture_values(user_id: str, previous: str | None) -> dict[str, object]:
                 return {
                     "picture_timestamp": next_timestamp(previous, now),
                     "placeholder_state": PICTURE_SHOWN,
                     "picture_source": source,
-                    "source_etag": source_etag,
+                    "source_etag": etags[user_id],
                     "updated_at": now,
-                    "exchange_sync_state": exchange_sync_state(
-                        user, store.picture_editable(conn) if editable is None else editable
-                    ),
+                    "exchange_sync_state": exchange_sync_state(users[user_id], editable),
                 }
 
-            written = store.save_profile(conn, user.id, picture_values)
-            timestamp = str(written["picture_timestamp"])
-            self.library.show(conn, user, staged, now=now)
-            audit.record(
+            written = store.save_profiles(conn, list(users), picture_values)
+            timestamps = {
+                user_id: str(values["picture_timestamp"]) for user_id, values in written.items()
+            }
+            self.library.show(conn, [(user, staged) for user, staged, _ in pictures], now=now)
+            audit.record_many(
                 conn,
                 actor=actor,
                 action=f"sites.picture.{'synced' if source == 'mailbox' else 'uploaded'}",
-                subject_user_id=user.id,
-                source=source,
-                source_etag=source_etag,
-                timestamp=timestamp,
-                reason=reason,
+                subjects=[
+                    (
+                        user_id,
+                        {
+                            "source": source,
+                            "source_etag": etags[user_id],
+                            "timestamp": timestamps[user_id],
+                            "reason": reason,
+                        },
+                    )
+                    for user_id in users
+                ],
             )
             if also is not None:
                 also(conn)
-        self.ctx.events.publish(PICTURE_CHANGED, user_id=user.id)  # after the commit
-        return timestamp
+        for user_id in users:
+            self.ctx.events.publish(PICTURE_CHANGED, user_id=user_id)  # after the commit
+        return timestamps
 
     def clear_picture(
         self,
@@ -358,16 +386,25 @@ class SitesService:
         self.ctx.events.publish(PICTURE_CHANGED, user_id=user_id)  # after the commit
 
     def picture_state(self, user_id: str) -> tuple[str | None, str | None, bool]:
-        """(picture_source, source_etag) of the user's picture, and the Picture setting.
+        """(picture_source, source_etag) of the user's picture, and the Picture setting."""
+        return self.picture_states([user_id])[user_id]
 
-        On a bare connection, in one read transaction (the sync asks this before every check).
-        """
+    def picture_states(
+        self, user_ids: Sequence[str]
+    ) -> dict[str, tuple[str | None, str | None, bool]]:
+        """``picture_state`` of many users, by user id, in one read transaction (the sync asks
+        this before every check, a bulk run for a batch of users at once)."""
         with self.ctx.db.engine.connect() as conn:
-            profile = store.profile(conn, user_id)
+            profiles = store.profiles(conn, user_ids)
             editable = store.picture_editable(conn)
-        if profile is None:
-            return None, None, editable
-        return profile.picture_source, profile.source_etag, editable
+        states: dict[str, tuple[str | None, str | None, bool]] = {}
+        for user_id in user_ids:
+            profile = profiles.get(user_id)
+            if profile is None:
+                states[user_id] = (None, None, editable)
+            else:
+                states[user_id] = (profile.picture_source, profile.source_etag, editable)
+        return states
 
     # --- properties ------------------------------------------------------------------------
 

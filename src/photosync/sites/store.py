@@ -83,6 +83,11 @@ _LOCK_PROFILE = (
     .where(Profile.user_id == bindparam("b_user_id"))
     .with_for_update()
 )
+_LOCK_PROFILES = (
+    select(Profile.user_id, Profile.picture_timestamp)
+    .where(Profile.user_id.in_(bindparam("b_user_ids", expanding=True)))
+    .with_for_update()
+)
 # The SET clause comes from the parameters' column names (``b_user_id`` names no column).
 _UPDATE_PROFILE = update(Profile).where(Profile.user_id == bindparam("b_user_id"))
 _CREATE_PROFILE = _upserts(lambda upsert: upsert(Profile).on_conflict_do_nothing())
@@ -120,26 +125,42 @@ def _new_profile(user_id: str) -> dict[str, Any]:
 def save_profile(
     conn: Connection, user_id: str, values_for: Callable[[str | None], dict[str, Any]]
 ) -> dict[str, Any]:
-    """Lock the user's profile row and write ``values_for(its picture timestamp)`` to it.
+    """``save_profiles`` for one user."""
+    return save_profiles(conn, [user_id], lambda _user_id, previous: values_for(previous))[user_id]
 
-    The row is created with those values if missing (one statement, as a first sync does).
-    The lock (PostgreSQL; SQLite's IMMEDIATE transaction already excludes other writers)
-    orders two writers of one picture, so each new timestamp is above the one it replaces.
-    Returns the values written.
+
+def save_profiles(
+    conn: Connection,
+    user_ids: Sequence[str],
+    values_for: Callable[[str, str | None], dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """Lock the users' profile rows and write ``values_for(user id, its picture timestamp)`` to
+    each, in one locking read and one update for all of them (a bulk run's batch).
+
+    A missing row is created with those values (one statement, as a first sync does). The lock
+    (PostgreSQL; SQLite's IMMEDIATE transaction already excludes other writers) orders two
+    writers of one picture, so each new timestamp is above the one it replaces. Returns the
+    values written, by user id.
     """
-    row = conn.execute(_LOCK_PROFILE, {"b_user_id": user_id}).first()
-    if row is None:
-        values = values_for(None)
-        created = conn.execute(
-            _CREATE_PROFILE[conn.dialect.name], {**_new_profile(user_id), **values}
-        )
-        if created.rowcount == 1:
-            return values
-        # Another first writer created the row meanwhile: lock theirs and build on it.
-        row = conn.execute(_LOCK_PROFILE, {"b_user_id": user_id}).one()
-    values = values_for(row[0])
-    conn.execute(_UPDATE_PROFILE, {"b_user_id": user_id, **values})
-    return values
+    locked = dict(conn.execute(_LOCK_PROFILES, {"b_user_ids": list(user_ids)}).all())
+    written: dict[str, dict[str, Any]] = {}
+    updates: list[dict[str, Any]] = []
+    for user_id in user_ids:
+        if user_id not in locked:
+            values = values_for(user_id, None)
+            created = conn.execute(
+                _CREATE_PROFILE[conn.dialect.name], {**_new_profile(user_id), **values}
+            )
+            if created.rowcount == 1:
+                written[user_id] = values
+                continue
+            # Another first writer created the row meanwhile: lock theirs and build on it.
+            locked[user_id] = conn.execute(_LOCK_PROFILE, {"b_user_id": user_id}).scalar_one()
+        written[user_id] = values = values_for(user_id, locked[user_id])
+        updates.append({"b_user_id": user_id, **values})
+    if updates:
+        conn.execute(_UPDATE_PROFILE, updates)
+    return written
 
 
 # --- other profile properties --------------------------------------------------------------
@@ -232,7 +253,9 @@ _FILE_WITH_DATA = (
     .join(Profile, Profile.user_id == LibraryFile.user_id)
     .where(LibraryFile.path == bindparam("b_path"))
 )
-_DELETE_FILES = delete(LibraryFile).where(LibraryFile.user_id == bindparam("b_user_id"))
+_DELETE_USERS_FILES = delete(LibraryFile).where(
+    LibraryFile.user_id.in_(bindparam("b_user_ids", expanding=True))
+)
 _DELETE_FILE = delete(LibraryFile).where(LibraryFile.path == bindparam("b_path"))
 _FILE_CODES = select(LibraryFile.size_code).where(LibraryFile.user_id == bindparam("b_user_id"))
 _INSERT_FILE = insert(LibraryFile)
@@ -280,12 +303,14 @@ def library_sizes(conn: Connection, user_id: str) -> set[str]:
 
 
 def replace_library_files(
-    conn: Connection, user_id: str, files: Sequence[Mapping[str, Any]]
+    conn: Connection, files: Mapping[str, Sequence[Mapping[str, Any]]]
 ) -> None:
-    """The user's library files become ``files`` (rows of LibraryFile's columns)."""
-    conn.execute(_DELETE_FILES, {"b_user_id": user_id})
-    if files:
-        conn.execute(_INSERT_FILE, list(files))
+    """Each user's library files become their ``files`` (rows of LibraryFile's columns), for
+    every user of ``files`` in two statements."""
+    conn.execute(_DELETE_USERS_FILES, {"b_user_ids": list(files)})
+    rows = [row for user_files in files.values() for row in user_files]
+    if rows:
+        conn.execute(_INSERT_FILE, rows)
 
 
 def shown_sql(user_id: ColumnElement[str]) -> tuple[ColumnElement[bool], ScalarSelect[str | None]]:

@@ -28,6 +28,28 @@ from photosync.sync.models import SyncRun, SyncRunItem
 
 ALL = "all"
 NO_SUCH_USER = "no such user"
+# Users checked together: one read of each side, one transaction and one statement per table
+# for all of them (``SyncEngine.run_batch``). Larger batches saved little more
+# (bench/bench_bulk.py) and keep each check waiting for the batch's other renders.
+BATCH = 25
+
+
+def batch_size(rate: float | None) -> int:
+    """How many users a run checks together: a paced run (``rate`` users a second) a second's
+    worth at most, so that it keeps its pace."""
+    return BATCH if rate is None else max(1, min(BATCH, int(rate)))
+
+
+def in_batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @dataclass(frozen=True)
@@ -126,9 +148,16 @@ class BulkRuns:
             ).one()
         return Route(row.source, row.target)
 
-    def item(self, run_id: str, position: int) -> Item | None:
-        found = self._items(run_id, pending_only=False, after=position - 1, limit=1)
-        return found[0] if found and found[0].position == position else None
+    def pending_at(self, run_id: str, positions: Sequence[int]) -> list[Item]:
+        """The users at these places of the run who are not done yet (a worker's batch; a
+        redelivered task finds its users done)."""
+        query = _ITEM_COLUMNS.where(
+            SyncRunItem.run_id == run_id,
+            SyncRunItem.position.in_(positions),
+            SyncRunItem.done.is_(False),
+        ).order_by(SyncRunItem.position)
+        with self.db.engine.connect() as conn:
+            return [Item(*row) for row in conn.execute(query)]
 
     def all_done(self, run_id: str) -> bool:
         """Whether no user of the run is left (one indexed lookup, not a count of the run)."""
@@ -186,17 +215,7 @@ class BulkRuns:
         self, run_id: str, *, pending_only: bool, after: int = -1, limit: int | None = None
     ) -> list[Item]:
         query = (
-            select(
-                SyncRunItem.position,
-                SyncRunItem.upn,
-                SyncRunItem.user_id,
-                SyncRunItem.done,
-                SyncRunItem.result,
-                SyncRunItem.reason,
-                SyncRunItem.error,
-                SyncRunItem.note,
-            )
-            .where(SyncRunItem.run_id == run_id, SyncRunItem.position > after)
+            _ITEM_COLUMNS.where(SyncRunItem.run_id == run_id, SyncRunItem.position > after)
             .order_by(SyncRunItem.position)
             .limit(limit)
         )
@@ -204,6 +223,18 @@ class BulkRuns:
             query = query.where(SyncRunItem.done.is_(False))
         with self.db.engine.connect() as conn:
             return [Item(*row) for row in conn.execute(query)]
+
+
+_ITEM_COLUMNS = select(
+    SyncRunItem.position,
+    SyncRunItem.upn,
+    SyncRunItem.user_id,
+    SyncRunItem.done,
+    SyncRunItem.result,
+    SyncRunItem.reason,
+    SyncRunItem.error,
+    SyncRunItem.note,
+)
 
 
 def _items(

@@ -24,7 +24,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from photosync.sync.bulk import Item, Pace, Progress, write_report
+from photosync.sync.bulk import Item, Pace, Progress, batch_size, in_batches, write_report
 from photosync.sync.interfaces import DEFAULT_ROUTE, ERROR, Route
 from photosync.sync.service import SyncService
 from photosync.sync.tasks import SyncTasks
@@ -100,12 +100,13 @@ def _through_workers(
     rate: float | None,
     on_progress: Callable[[int, int, int], None],
 ) -> Progress:
-    """Send one task per user left (paced by ``rate``), then follow the run's ledger until
-    the workers are through (this process checks no one itself)."""
+    """Send one task per batch of users left (paced by ``rate``), then follow the run's ledger
+    until the workers are through (this process checks no one itself)."""
     pace = Pace(rate)
-    for item in sync.runs.pending(run_id):
-        pace.wait()
-        tasks.check_in_run(run_id, item.position, actor)
+    for items in in_batches(sync.runs.pending(run_id), batch_size(rate)):
+        for _ in items:
+            pace.wait()
+        tasks.check_in_run(run_id, [item.position for item in items], actor)
     while True:
         progress = sync.runs.progress(run_id)
         assert progress is not None

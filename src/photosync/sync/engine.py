@@ -12,9 +12,9 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -37,15 +37,18 @@ from photosync.sync.interfaces import (
     UPDATED,
     Change,
     CheckOutcome,
+    Found,
     NoMailbox,
     PhotoSource,
     ProfileTarget,
+    Showing,
     Shown,
     SourceVersion,
     TargetState,
     Trigger,
 )
 from photosync.sync.policy import Decision, History
+from photosync.sync.rendering import render_each
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +63,11 @@ REASONS: dict[str, str] = {
     SCHEDULE: "scheduled",
 }
 
-# Square JPEG master and pixel sizes -> a JPEG per size (imaging.render_square_sizes).
-Render = Callable[[bytes, tuple[int, ...]], dict[int, bytes]]
+# Square JPEG masters, each with its pixel sizes -> for each, a JPEG per size
+# (imaging.render_square_sizes) or the error that kept it from rendering: ``render_each`` in
+# this thread, or a bulk run's ``Renderers``.
+Render = Callable[[Sequence[tuple[bytes, tuple[int, ...]]]], list[dict[int, bytes] | Exception]]
+
 
 # A source photo below this many pixels is named in the check's note (directory photos often
 # are: Active Directory recommends 96 px for thumbnailPhoto).
@@ -73,7 +79,7 @@ class Ledger(Protocol):
 
     def history(self, user_id: str, session_id: str | None) -> History: ...
 
-    def record(self, check: CheckOutcome) -> None: ...
+    def record(self, checks: Sequence[CheckOutcome]) -> None: ...
 
 
 # Checks running at once in one process. Their work is CPU-bound (decode, resize, encode), so
@@ -84,7 +90,10 @@ MAX_CONCURRENT_CHECKS = 4
 
 
 class UserLocks:
-    """One check per user at a time: a thread lock, and on PostgreSQL an advisory lock."""
+    """One check per user at a time: a thread lock, and on PostgreSQL an advisory lock.
+
+    A batch (a bulk run's) holds its users' locks together, taken in one order (by user id)
+    so that two batches never wait for each other; it counts as one check running."""
 
     def __init__(self, db: Database | None = None) -> None:
         self.db = db
@@ -95,17 +104,24 @@ class UserLocks:
         self._locks: dict[str, threading.Lock] = {}
 
     @contextmanager
-    def hold(self, user_id: str) -> Iterator[None]:
+    def hold(self, user_ids: Sequence[str]) -> Iterator[None]:
+        ordered = sorted(set(user_ids))
         with self._guard:
-            lock = self._locks.setdefault(user_id, threading.Lock())
-        with lock, self._slots:
+            locks = [self._locks.setdefault(user_id, threading.Lock()) for user_id in ordered]
+        with ExitStack() as held, self._slots:
+            for lock in locks:
+                held.enter_context(lock)
             if self.db is None or self.db.is_sqlite:
-                # The embedded default is one process: the thread lock is the whole story.
+                # The embedded default is one process: the thread locks are the whole story.
                 yield
                 return
             with self.db.engine.connect() as conn, conn.begin():
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(user_id)})
+                for user_id in ordered:
+                    conn.execute(_ADVISORY_LOCK, {"key": lock_key(user_id)})
                 yield
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def lock_key(user_id: str) -> int:
@@ -122,7 +138,7 @@ class SyncEngine:
         *,
         clock: Clock,
         locks: UserLocks | None = None,
-        render: Render = imaging.render_square_sizes,
+        render: Render = render_each,
     ) -> None:
         self.source = source
         self.target = target
@@ -155,136 +171,243 @@ class SyncEngine:
         actor: str,
         session_id: str | None = None,
         decide: Callable[[History], Decision] | None = None,
-        run_id: str | None = None,
-        run_position: int | None = None,
     ) -> CheckOutcome | None:
-        """Check one user under their lock; with ``decide``, only if it still says so then.
-
-        ``run_id``, ``run_position``: the bulk run this check is part of, and the user's place
-        in it (its record marks the user done)."""
-        with self.locks.hold(user.id):
+        """Check one user under their lock; with ``decide``, only if it still says so then."""
+        with self.locks.hold([user.id]):
             reason = REASONS.get(trigger, "admin-request")
             if decide is not None:
                 decision = decide(self.history(user.id, session_id))
                 if not decision.check:
                     return None
                 reason = decision.reason
-            outcome = self._check(user, trigger, reason, session_id, actor, run_id, run_position)
-        if outcome.result == ERROR:
-            log.warning("sync check for %s failed: %s", user.upn, outcome.error)
+            (outcome,) = self._check(
+                [_Checking(user, None)], _Asked(trigger, reason, session_id, actor, None)
+            )
         return outcome
 
-    def _check(
+    def run_batch(
         self,
-        user: UserInfo,
-        trigger: str,
-        reason: str,
-        session_id: str | None,
+        users: Sequence[tuple[UserInfo, int | None]],
+        *,
+        trigger: Trigger,
         actor: str,
-        run_id: str | None,
-        run_position: int | None = None,
-    ) -> CheckOutcome:
-        """Check, and record the check exactly once.
+        run_id: str,
+    ) -> list[CheckOutcome]:
+        """Check a batch of a bulk run's users together, under their locks: (user, their place
+        in the run) -> their checks, in order. Their reads, writes and records take a statement
+        per table for the whole batch; each user's check still succeeds or fails alone."""
+        with self.locks.hold([user.id for user, _ in users]):
+            return self._check(
+                [_Checking(user, position) for user, position in users],
+                _Asked(trigger, REASONS.get(trigger, "admin-request"), None, actor, run_id),
+            )
 
-        A change hands the target the record of the check it is part of (``Shown.recorded``:
+    def _check(self, users: Sequence[_Checking], asked: _Asked) -> list[CheckOutcome]:
+        """THE check, of one user or of a batch: compare versions, pull and render what changed,
+        have the target show it, and record every check exactly once.
+
+        A change hands the target the record of the check it is part of (``Showing.check``:
         our sites commits both in one transaction, so the record exists exactly when the
-        change does and a check costs one commit). A check that changed nothing, or failed, or
-        whose target keeps no records, is recorded here.
+        change does). A check that changed nothing, or failed, or whose target keeps no
+        records, is recorded here, with the rest of the batch's, in one write.
         """
         started_at = self.clock()
         t0 = time.perf_counter()
-        before = TargetState(None, None)
+        change = Change(actor=asked.actor, reason=f"{asked.trigger}: {asked.reason}")
 
-        def outcome(result: str, to_etag: str | None, error: str | None = None) -> CheckOutcome:
+        def outcome(
+            one: _Checking,
+            before: TargetState | None,
+            result: str,
+            to_etag: str | None,
+            error: str | None = None,
+            note: str | None = None,
+        ) -> CheckOutcome:
             return CheckOutcome(
-                user_id=user.id,
-                trigger=trigger,
-                reason=reason,
-                session_id=session_id,
+                user_id=one.user.id,
+                trigger=asked.trigger,
+                reason=asked.reason,
+                session_id=asked.session_id,
                 started_at=started_at,
                 duration_ms=round((time.perf_counter() - t0) * 1000),
                 result=result,
-                from_etag=before.source_etag,
+                from_etag=before.source_etag if before else None,
                 to_etag=to_etag,
                 error=error,
-                run_id=run_id,
-                run_position=run_position,
+                run_id=asked.run_id,
+                run_position=one.position,
+                note=note,
             )
 
+        people = [one.user for one in users]
+        done: dict[str, CheckOutcome] = {}
+        shown: dict[str, Shown] = {}
         try:
-            before = self.target.state(user)
-            change = Change(actor=actor, reason=f"{trigger}: {reason}")
-            done, shown = self._pull(user, before, change, outcome)
-        except Exception as exc:  # recorded, and the previous picture stays
-            log.debug("sync check for %s failed", user.upn, exc_info=True)
-            done, shown = outcome(ERROR, before.source_etag, f"{type(exc).__name__}: {exc}"), None
-        if shown is None or not shown.recorded:
-            self.ledger.record(done)
-        return done if shown is None else replace(done, picture_timestamp=shown.timestamp)
-
-    def _pull(
-        self,
-        user: UserInfo,
-        before: TargetState,
-        change: Change,
-        outcome: Callable[[str, str | None], CheckOutcome],
-    ) -> tuple[CheckOutcome, Shown | None]:
-        """Compare versions and write what changed: the check, and what the target did."""
-        result, current = self._compare(user, before)
-        photo = self.source.fetch(user, current) if result == UPDATED and current else None
-        if photo is not None:
-            files, note = self.rendered(photo.data)
-            check = replace(outcome(UPDATED, photo.etag), note=note)
-            shown = self.target.show(
-                user, files, source_etag=photo.etag, change=change, check=check
-            )
-            return check, shown
-        if result == UPDATED:  # the photo went away between the comparison and the fetch
-            result = _without_photo(before)
-        if result == PLACEHOLDER:
-            check = outcome(PLACEHOLDER, None)
-            return check, self.target.clear(user, change=change, check=check)
-        return outcome(result, current.etag if current else before.source_etag), None
+            befores = self.target.states(people)
+            founds = self.source.versions(people)
+        except Exception as exc:  # the whole batch failed to read: recorded, pictures stay
+            log.debug("sync check of %d user(s) failed", len(users), exc_info=True)
+            befores, founds = {}, {}
+            for one in users:
+                done[one.user.id] = outcome(one, None, ERROR, None, _describe(exc))
+        pulls: list[tuple[_Checking, TargetState, bytes, str]] = []
+        for one in users:
+            if one.user.id in done:
+                continue
+            before = befores[one.user.id]
+            result, current = _compare(before, founds[one.user.id])
+            try:
+                if isinstance(current, Exception):
+                    raise current
+                photo = (
+                    self.source.fetch(one.user, current) if result == UPDATED and current else None
+                )
+                if photo is not None:
+                    pulls.append((one, before, photo.data, photo.etag))
+                    continue
+                if result == UPDATED:  # the photo went away between the comparison and the fetch
+                    result = _without_photo(before)
+                if result == PLACEHOLDER:
+                    check = outcome(one, before, PLACEHOLDER, None)
+                    shown[one.user.id] = self.target.clear(one.user, change=change, check=check)
+                else:
+                    to_etag = current.etag if current else before.source_etag
+                    check = outcome(one, before, result, to_etag)
+                done[one.user.id] = check
+            except Exception as exc:  # recorded, and the previous picture stays
+                log.debug("sync check for %s failed", one.user.upn, exc_info=True)
+                done[one.user.id] = outcome(one, before, ERROR, before.source_etag, _describe(exc))
+        showings: list[Showing] = []
+        for (one, before, _, etag), files in zip(
+            pulls, self._render([master for _, _, master, _ in pulls]), strict=True
+        ):
+            if isinstance(files, Exception):
+                done[one.user.id] = outcome(
+                    one, before, ERROR, before.source_etag, _describe(files)
+                )
+                continue
+            thumbnails, note = files
+            check = outcome(one, before, UPDATED, etag, note=note)
+            done[one.user.id] = check
+            showings.append(Showing(one.user, thumbnails, etag, check))
+        if showings:
+            try:
+                results = self.target.show(showings, change=change)
+            except Exception as exc:  # a target that failed as a whole: every showing did
+                log.debug("sync target failed for %d user(s)", len(showings), exc_info=True)
+                results = [exc] * len(showings)
+            for showing, did in zip(showings, results, strict=True):
+                if isinstance(did, Exception):
+                    check = showing.check
+                    done[showing.user.id] = replace(
+                        check,
+                        result=ERROR,
+                        to_etag=check.from_etag,
+                        error=_describe(did),
+                        note=None,
+                    )
+                else:
+                    shown[showing.user.id] = did
+        self.ledger.record(
+            [
+                check
+                for user_id, check in done.items()
+                if user_id not in shown or not shown[user_id].recorded
+            ]
+        )
+        outcomes = []
+        for one in users:
+            check = done[one.user.id]
+            if check.result == ERROR:
+                log.warning("sync check for %s failed: %s", one.user.upn, check.error)
+            if one.user.id in shown and check.result != ERROR:
+                check = replace(check, picture_timestamp=shown[one.user.id].timestamp)
+            outcomes.append(check)
+        return outcomes
 
     def plan(self, user: UserInfo) -> tuple[str, str | None]:
         """What a check would come to now, without fetching or writing anything (a dry run):
         (result, the source etag the target would then show)."""
-        before = self.target.state(user)
-        result, current = self._compare(user, before)
+        before = self.target.states([user])[user.id]
+        result, current = _compare(before, self.source.versions([user])[user.id])
+        if isinstance(current, Exception):
+            raise current
         if result == PLACEHOLDER:
             return result, None
         return result, current.etag if current else before.source_etag
 
-    def _compare(self, user: UserInfo, before: TargetState) -> tuple[str, SourceVersion | None]:
-        """THE rule of a check: what the target should do, given what both sides have."""
-        if not before.editable:
-            return NOT_EDITABLE, None
-        try:
-            current = self.source.current(user)
-        except NoMailbox:
-            return NO_MAILBOX, None
-        if current is None:
-            return _without_photo(before), None
-        return (UNCHANGED if current.etag == before.source_etag else UPDATED), current
-
-    def thumbnails(self, master: bytes) -> dict[str, bytes]:
-        """The target's sizes of a square master JPEG, each made from the next larger."""
-        return self.rendered(master)[0]
-
-    def rendered(self, master: bytes) -> tuple[dict[str, bytes], str | None]:
-        """``thumbnails``, and a note when the master was too small for some of them.
+    def _render(
+        self, masters: Sequence[bytes]
+    ) -> list[tuple[dict[str, bytes], str | None] | Exception]:
+        """The target's sizes of each square master JPEG, each made from the next larger, and a
+        note when a master was too small for some of them.
 
         Never upscaled: a size larger than the master gets the master's own size (a 72 px
         directory photo stays 72 px in a target that keeps 96 and 648)."""
         sizes: Mapping[str, int] = self.target.sizes()
-        side = min(imaging.jpeg_size(master))
-        fitted = {name: min(size, side) for name, size in sizes.items()}
-        rendered = self.render(master, tuple(sorted(set(fitted.values()))))
-        files = {name: rendered[size] for name, size in fitted.items()}
-        note = None
-        if side < min(SMALL_PHOTO, max(sizes.values())):
-            note = f"source photo is {side} px, below {SMALL_PHOTO} px; kept at {side} px"
-        return files, note
+        fits: list[dict[str, int] | Exception] = []
+        for master in masters:
+            try:
+                side = min(imaging.jpeg_size(master))
+            except Exception as exc:  # not a JPEG we can read: this user's check fails
+                fits.append(exc)
+                continue
+            fits.append({name: min(size, side) for name, size in sizes.items()})
+        jobs = [
+            (master, tuple(sorted(set(fit.values()))))
+            for master, fit in zip(masters, fits, strict=True)
+            if not isinstance(fit, Exception)
+        ]
+        rendered = iter(self.render(jobs))
+        out: list[tuple[dict[str, bytes], str | None] | Exception] = []
+        for fit in fits:
+            if isinstance(fit, Exception):
+                out.append(fit)
+                continue
+            made = next(rendered)
+            if isinstance(made, Exception):
+                out.append(made)
+                continue
+            side = max(fit.values())
+            note = None
+            if side < min(SMALL_PHOTO, max(sizes.values())):
+                note = f"source photo is {side} px, below {SMALL_PHOTO} px; kept at {side} px"
+            out.append(({name: made[size] for name, size in fit.items()}, note))
+        return out
+
+
+@dataclass(frozen=True)
+class _Checking:
+    user: UserInfo
+    position: int | None  # their place in a bulk run
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What every check of one ``_check`` shares: why and for whom it runs."""
+
+    trigger: str
+    reason: str
+    session_id: str | None
+    actor: str
+    run_id: str | None
+
+
+def _compare(before: TargetState, found: Found) -> tuple[str, SourceVersion | Exception | None]:
+    """THE rule of a check: what the target should do, given what both sides have."""
+    if not before.editable:
+        return NOT_EDITABLE, None
+    if isinstance(found, NoMailbox):
+        return NO_MAILBOX, None
+    if isinstance(found, Exception):
+        return ERROR, found
+    if found is None:
+        return _without_photo(before), None
+    return (UNCHANGED if found.etag == before.source_etag else UPDATED), found
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _without_photo(before: TargetState) -> str:

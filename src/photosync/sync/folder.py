@@ -15,13 +15,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from photosync import imaging
 from photosync.directory.interfaces import UserInfo
 from photosync.imaging import ImageRejected, Limits
-from photosync.sync.interfaces import ConnectorError, Person, SourcePhoto, SourceVersion
+from photosync.sync.interfaces import (
+    ConnectorError,
+    Found,
+    Person,
+    SourcePhoto,
+    SourceVersion,
+    one_by_one,
+)
 
 SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"})
 # The size of the square the engine renders targets' sizes from (the mailbox's master).
@@ -43,6 +50,9 @@ class FolderSource:
         files = self._index(fresh=True)
         for name in sorted(files):
             yield Person(name, name if "@" in name else None)
+
+    def versions(self, users: Sequence[UserInfo]) -> dict[str, Found]:
+        return one_by_one(users, self.current)
 
     def current(self, user: UserInfo) -> SourceVersion | None:
         path = self._file(user)

@@ -10,7 +10,7 @@ run against those and against the real mailbox and sites alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -86,13 +86,33 @@ class SourcePhoto:
     data: bytes  # the largest square JPEG the source offers
 
 
+# A source's answer for one user: their current version, None when they have no photo, or
+# the error that kept the source from answering (NoMailbox: they cannot have a photo).
+Found = SourceVersion | None | Exception
+
+
 class PhotoSource(Protocol):
-    def current(self, user: UserInfo) -> SourceVersion | None:
-        """The current version, None if the user has no photo; NoMailbox if they cannot have one."""
+    def versions(self, users: Sequence[UserInfo]) -> Mapping[str, Found]:
+        """Each user's current version, by user id (a bulk run asks for a batch of users at
+        once; a source that can only ask one at a time uses ``one_by_one``)."""
 
     def fetch(self, user: UserInfo, version: SourceVersion) -> SourcePhoto | None:
         """The largest square of the user's photo (``version``, or what replaced it), or None if
         the photo is gone by now."""
+
+
+def one_by_one(
+    users: Sequence[UserInfo], current: Callable[[UserInfo], SourceVersion | None]
+) -> dict[str, Found]:
+    """``PhotoSource.versions`` of a source that asks about one user at a time: one user's
+    failure is theirs alone."""
+    found: dict[str, Found] = {}
+    for user in users:
+        try:
+            found[user.id] = current(user)
+        except Exception as exc:  # the engine records it as this user's check
+            found[user.id] = exc
+    return found
 
 
 @runtime_checkable
@@ -185,22 +205,27 @@ class Shown:
     recorded: bool = False
 
 
+@dataclass(frozen=True)
+class Showing:
+    """Thumbnails for the target to show: one user's (one JPEG per name of ``sizes``), the
+    source version they were made from, and the check they are part of."""
+
+    user: UserInfo
+    files: Mapping[str, bytes]
+    source_etag: str
+    check: CheckOutcome
+
+
 class ProfileTarget(Protocol):
     def sizes(self) -> Mapping[str, int]:
         """Pixel size of each thumbnail the target keeps, by name: S 48, M 72, L 300."""
 
-    def state(self, user: UserInfo) -> TargetState: ...
+    def states(self, users: Sequence[UserInfo]) -> Mapping[str, TargetState]:
+        """What the target shows each user now, by user id."""
 
-    def show(
-        self,
-        user: UserInfo,
-        files: Mapping[str, bytes],
-        *,
-        source_etag: str,
-        change: Change,
-        check: CheckOutcome,
-    ) -> Shown:
-        """Show these thumbnails (one JPEG per name of ``sizes``), all or nothing."""
+    def show(self, pictures: Sequence[Showing], *, change: Change) -> list[Shown | Exception]:
+        """Show each user's thumbnails, each all or nothing; for each (in order) what the
+        target did, or the error that kept that one from showing (the others still show)."""
 
     def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
         """Back to the placeholder (the source's photo was deleted)."""

@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import ssl
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +42,11 @@ from photosync.settings import Settings
 from photosync.sync.interfaces import (
     Change,
     ConnectorError,
+    Found,
     Person,
     SourcePhoto,
     SourceVersion,
+    one_by_one,
 )
 
 # jpegPhoto is written at the mailbox's master size; thumbnailPhoto at the setting's.
@@ -274,6 +276,9 @@ class LdapPhotoSource:
             mail = _first_value(attributes, "mail")
             if key:
                 yield Person(key.decode(), mail.decode() if mail else None)
+
+    def versions(self, users: Sequence[UserInfo]) -> dict[str, Found]:
+        return one_by_one(users, self.current)
 
     def current(self, user: UserInfo) -> SourceVersion | None:
         data = self._photo(user)

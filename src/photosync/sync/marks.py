@@ -11,7 +11,7 @@ picture that was not written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from sqlalchemy import bindparam, delete, select
@@ -27,6 +27,7 @@ from photosync.sync.interfaces import (
     CheckOutcome,
     PictureStore,
     Route,
+    Showing,
     Shown,
     TargetState,
 )
@@ -38,6 +39,12 @@ FROM_SOURCE = "mailbox"
 
 _MARK = select(SyncMark.source_etag).where(
     SyncMark.target == bindparam("b_target"), SyncMark.user_key == bindparam("b_key")
+)
+
+
+_MARKS = select(SyncMark.user_key, SyncMark.source_etag).where(
+    SyncMark.target == bindparam("b_target"),
+    SyncMark.user_key.in_(bindparam("b_keys", expanding=True)),
 )
 
 
@@ -67,27 +74,35 @@ class MarkedTarget:
     def sizes(self) -> Mapping[str, int]:
         return self.store.sizes()
 
-    def state(self, user: UserInfo) -> TargetState:
+    def states(self, users: Sequence[UserInfo]) -> dict[str, TargetState]:
         with self.db.engine.connect() as conn:
-            etag = conn.execute(
-                _MARK, {"b_target": self.route.target, "b_key": user_key(user)}
-            ).scalar()
-        return TargetState(FROM_SOURCE if etag else None, etag)
+            marks = {
+                key: etag
+                for key, etag in conn.execute(
+                    _MARKS, {"b_target": self.route.target, "b_keys": [user_key(u) for u in users]}
+                )
+            }
+        states = {}
+        for user in users:
+            etag = marks.get(user_key(user))
+            states[user.id] = TargetState(FROM_SOURCE if etag else None, etag)
+        return states
 
-    def show(
-        self,
-        user: UserInfo,
-        files: Mapping[str, bytes],
-        *,
-        source_etag: str,
-        change: Change,
-        check: CheckOutcome,
-    ) -> Shown:
-        note = self.store.put(user, files, change=change)
-        with self.db.write_connection() as conn:
-            self._mark(conn, user, source_etag)
-            self.ledger.writer(_noted(check, note))(conn)
-        return Shown(None, recorded=True)
+    def show(self, pictures: Sequence[Showing], *, change: Change) -> list[Shown | Exception]:
+        """Each picture to the store and then its mark and record, one user after the other:
+        the store is another system, written one person at a time."""
+        shown: list[Shown | Exception] = []
+        for picture in pictures:
+            try:
+                note = self.store.put(picture.user, picture.files, change=change)
+                with self.db.write_connection() as conn:
+                    self._mark(conn, picture.user, picture.source_etag)
+                    self.ledger.writer([_noted(picture.check, note)])(conn)
+            except Exception as exc:  # this user's check fails; the others go on
+                shown.append(exc)
+                continue
+            shown.append(Shown(None, recorded=True))
+        return shown
 
     def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
         note = self.store.remove(user, change=change)
@@ -98,7 +113,7 @@ class MarkedTarget:
                     SyncMark.target == self.route.target, SyncMark.user_key == user_key(user)
                 )
             )
-            self.ledger.writer(check)(conn)
+            self.ledger.writer([check])(conn)
         return Shown(None, recorded=True)
 
     def _mark(self, conn: Connection, user: UserInfo, source_etag: str) -> None:

@@ -9,7 +9,7 @@ connector: a new source or target implements the same few methods.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from photosync.directory.interfaces import UserInfo
@@ -18,11 +18,14 @@ from photosync.sync.interfaces import (
     ERROR,
     Change,
     CheckOutcome,
+    Found,
     NoMailbox,
+    Showing,
     Shown,
     SourcePhoto,
     SourceVersion,
     TargetState,
+    one_by_one,
 )
 from photosync.sync.policy import History
 
@@ -39,6 +42,9 @@ class MemorySource:
 
     def remove(self, user_id: str) -> None:
         self.photos.pop(user_id, None)
+
+    def versions(self, users: Sequence[UserInfo]) -> dict[str, Found]:
+        return one_by_one(users, self.current)
 
     def current(self, user: UserInfo) -> SourceVersion | None:
         if not user.has_mailbox:
@@ -77,27 +83,32 @@ class MemoryTarget:
         """A picture put straight into the target (SetMyProfilePicture), not from the source."""
         self.pictures[user_id] = MemoryPicture(files, "upload", None, self._next())
 
-    def state(self, user: UserInfo) -> TargetState:
-        picture = self.pictures.get(user.id)
-        if picture is None:
-            return TargetState(None, None, self.editable)
-        return TargetState(picture.source, picture.source_etag, self.editable)
+    def states(self, users: Sequence[UserInfo]) -> dict[str, TargetState]:
+        states = {}
+        for user in users:
+            picture = self.pictures.get(user.id)
+            states[user.id] = (
+                TargetState(None, None, self.editable)
+                if picture is None
+                else TargetState(picture.source, picture.source_etag, self.editable)
+            )
+        return states
 
-    def show(
-        self,
-        user: UserInfo,
-        files: Mapping[str, bytes],
-        *,
-        source_etag: str,
-        change: Change,
-        check: CheckOutcome,
-    ) -> Shown:
-        if set(files) != set(self._sizes):
-            raise ValueError(f"thumbnails for {sorted(self._sizes)} expected, got {sorted(files)}")
-        picture = MemoryPicture(dict(files), "mailbox", source_etag, self._next())
-        self.pictures[user.id] = picture
-        self.changes.append((user.id, change))
-        return Shown(picture.timestamp)  # keeps no records: the engine writes to its ledger
+    def show(self, pictures: Sequence[Showing], *, change: Change) -> list[Shown | Exception]:
+        shown: list[Shown | Exception] = []
+        for one in pictures:
+            if set(one.files) != set(self._sizes):
+                shown.append(
+                    ValueError(
+                        f"thumbnails for {sorted(self._sizes)} expected, got {sorted(one.files)}"
+                    )
+                )
+                continue
+            picture = MemoryPicture(dict(one.files), "mailbox", one.source_etag, self._next())
+            self.pictures[one.user.id] = picture
+            self.changes.append((one.user.id, change))
+            shown.append(Shown(picture.timestamp))  # keeps no records: the engine's ledger does
+        return shown
 
     def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
         self.pictures.pop(user.id, None)
@@ -116,9 +127,9 @@ class MemoryLedger:
         self.checks: list[CheckOutcome] = []
         self._lock = threading.Lock()
 
-    def record(self, check: CheckOutcome) -> None:
+    def record(self, checks: Sequence[CheckOutcome]) -> None:
         with self._lock:
-            self.checks.append(check)
+            self.checks.extend(checks)
 
     def history(self, user_id: str, session_id: str | None) -> History:
         with self._lock:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
@@ -84,82 +83,99 @@ def load_histories(db: Database, user_ids: Sequence[str]) -> dict[str, History]:
     }
 
 
-def record(db: Database, outcome: CheckOutcome, route: Route = DEFAULT_ROUTE) -> None:
-    """Log the check, move the user's state on, and mark the session as checked, atomically."""
-    with db.write_connection() as conn:
-        write(conn, outcome, route)
+def record(db: Database, outcomes: Sequence[CheckOutcome], route: Route = DEFAULT_ROUTE) -> None:
+    """Log the checks, move their users' state on, and mark sessions as checked, atomically."""
+    if outcomes:
+        with db.write_connection() as conn:
+            write(conn, outcomes, route)
 
 
-def write(conn: Connection, outcome: CheckOutcome, route: Route = DEFAULT_ROUTE) -> None:
+def write(conn: Connection, outcomes: Sequence[CheckOutcome], route: Route = DEFAULT_ROUTE) -> None:
     """``record`` inside the caller's transaction.
 
     Plain statements (an upsert for the state, insert-or-ignore for the session) rather than
-    ORM objects, built once (see ``_statements``): this runs after every check, on the path of
-    the request that triggered it. Only the default route (mailbox -> sites) moves the user's
-    state on: that state is what the policy of sites' own-Large requests reads.
+    ORM objects, built once, each run once for all ``outcomes`` (a bulk run records a batch of
+    users per transaction; a single check is a batch of one). Only the default route
+    (mailbox -> sites) moves the user's state on: that state is what the policy of sites'
+    own-Large requests reads.
     """
-    state: dict[str, object] = {
-        "last_check_at": outcome.started_at,
-        "last_result": outcome.result,
-    }
-    if outcome.result == ERROR:
-        state |= {"last_error_at": outcome.started_at, "last_error": outcome.error}
-    elif outcome.result in COMPLETED:
-        state |= {"last_success_at": outcome.started_at, "last_error": None}
-    statements = _statements(conn.dialect.name, tuple(state))
-    person = outside_name(outcome.user_id)
-    conn.execute(
-        statements.check,
-        {
-            "id": new_id(),
-            "user_id": None if person is not None else outcome.user_id,
-            "person": person,
-            "trigger": outcome.trigger,
-            "reason": outcome.reason,
-            "session_id": outcome.session_id,
-            "started_at": outcome.started_at,
-            "duration_ms": outcome.duration_ms,
-            "result": outcome.result,
-            "from_etag": outcome.from_etag,
-            "to_etag": outcome.to_etag,
-            "error": outcome.error,
-            "run_id": outcome.run_id,
-            "source": route.source,
-            "target": route.target,
-            "note": outcome.note,
-        },
-    )
+    if not outcomes:
+        return
+    states: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    checks, done, sessions = [], [], []
+    for outcome in outcomes:
+        state: dict[str, object] = {
+            "last_check_at": outcome.started_at,
+            "last_result": outcome.result,
+        }
+        if outcome.result == ERROR:
+            state |= {"last_error_at": outcome.started_at, "last_error": outcome.error}
+        elif outcome.result in COMPLETED:
+            state |= {"last_success_at": outcome.started_at, "last_error": None}
+        states.setdefault(tuple(state), []).append({"user_id": outcome.user_id, **state})
+        person = outside_name(outcome.user_id)
+        checks.append(
+            {
+                "id": new_id(),
+                "user_id": None if person is not None else outcome.user_id,
+                "person": person,
+                "trigger": outcome.trigger,
+                "reason": outcome.reason,
+                "session_id": outcome.session_id,
+                "started_at": outcome.started_at,
+                "duration_ms": outcome.duration_ms,
+                "result": outcome.result,
+                "from_etag": outcome.from_etag,
+                "to_etag": outcome.to_etag,
+                "error": outcome.error,
+                "run_id": outcome.run_id,
+                "source": route.source,
+                "target": route.target,
+                "note": outcome.note,
+            }
+        )
+        if outcome.run_id is not None:
+            # The user is done in their bulk run exactly when this record commits (a person
+            # outside our directory has no user id: by their place in the run).
+            done.append(
+                {
+                    "b_run_id": outcome.run_id,
+                    "b_position": outcome.run_position,
+                    "b_user_id": outcome.user_id,
+                    "result": outcome.result,
+                    "reason": outcome.reason,
+                    "error": outcome.error,
+                    "note": outcome.note,
+                }
+            )
+        if outcome.session_id is not None and route.is_default:
+            sessions.append(
+                {
+                    "session_id": outcome.session_id,
+                    "user_id": outcome.user_id,
+                    "checked_at": outcome.started_at,
+                }
+            )
+    dialect = conn.dialect.name
+    conn.execute(insert(SyncCheck), checks)
     if route.is_default:
-        conn.execute(statements.state, {"user_id": outcome.user_id, **state})
-    if outcome.run_id is not None:
-        if conn.dialect.name == "postgresql":
+        for columns, rows in states.items():
+            conn.execute(_state_upsert(dialect, columns), rows)
+    if done:
+        if dialect == "postgresql":
             # A bulk run's transaction need not wait for its WAL to reach the disk: a server
-            # crash may lose the last fraction of a second of commits, whole (the check, its
-            # record and the user's "done" together; PostgreSQL stays consistent), and running
+            # crash may lose the last fraction of a second of commits, whole (the checks, their
+            # records and the users' "done" together; PostgreSQL stays consistent), and running
             # the same command again checks those users, once. A run's commits then cost no
             # fsync each.
             conn.execute(_ASYNC_COMMIT)
-        # The user is done in their bulk run exactly when this record commits.
-        done = {
-            "b_run_id": outcome.run_id,
-            "result": outcome.result,
-            "reason": outcome.reason,
-            "error": outcome.error,
-            "note": outcome.note,
-        }
-        if outcome.run_position is not None:
-            conn.execute(_RUN_POSITION_DONE, {**done, "b_position": outcome.run_position})
-        else:
-            conn.execute(_RUN_ITEM_DONE, {**done, "b_user_id": outcome.user_id})
-    if outcome.session_id is not None and route.is_default:
-        conn.execute(
-            statements.session,
-            {
-                "session_id": outcome.session_id,
-                "user_id": outcome.user_id,
-                "checked_at": outcome.started_at,
-            },
-        )
+        by_position = [row for row in done if row["b_position"] is not None]
+        if by_position:
+            conn.execute(_RUN_POSITION_DONE, by_position)
+        if len(by_position) < len(done):
+            conn.execute(_RUN_ITEM_DONE, [row for row in done if row["b_position"] is None])
+    if sessions:
+        conn.execute(_session_insert(dialect), sessions)
 
 
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
@@ -184,31 +200,23 @@ _RUN_POSITION_DONE = (
 )
 
 
-@dataclass(frozen=True)
-class _Statements:
-    check: Executable
-    state: Executable
-    session: Executable
-
-
+# Built once per dialect (and per set of state columns: an error moves other columns on than
+# a success): building a statement and its cache key on every call cost about three times what
+# executing it does on SQLite.
 @lru_cache(maxsize=16)
-def _statements(dialect: str, state_columns: tuple[str, ...]) -> _Statements:
-    """The three statements of ``write``, values left to the parameters.
-
-    Built once per dialect and per set of state columns (an error moves other columns on than
-    a success): building a statement and its cache key on every call cost about three times
-    what executing it does on SQLite.
-    """
-    upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-    state = upsert(SyncState)
-    return _Statements(
-        check=insert(SyncCheck),
-        state=state.on_conflict_do_update(
-            index_elements=[SyncState.user_id],
-            set_={column: state.excluded[column] for column in state_columns},
-        ),
-        session=upsert(SessionCheck).on_conflict_do_nothing(),
+def _state_upsert(dialect: str, state_columns: tuple[str, ...]) -> Executable:
+    state = (pg_insert if dialect == "postgresql" else sqlite_insert)(SyncState)
+    return state.on_conflict_do_update(
+        index_elements=[SyncState.user_id],
+        set_={column: state.excluded[column] for column in state_columns},
     )
+
+
+@lru_cache(maxsize=2)
+def _session_insert(dialect: str) -> Executable:
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(
+        SessionCheck
+    ).on_conflict_do_nothing()
 
 
 def recent_checks(
@@ -259,13 +267,13 @@ class DatabaseLedger:
     def histories(self, user_ids: Sequence[str]) -> dict[str, History]:
         return load_histories(self.db, user_ids)
 
-    def record(self, check: CheckOutcome) -> None:
-        record(self.db, check, self.route)
+    def record(self, checks: Sequence[CheckOutcome]) -> None:
+        record(self.db, checks, self.route)
 
-    def writer(self, check: CheckOutcome) -> Callable[[Connection], None]:
+    def writer(self, checks: Sequence[CheckOutcome]) -> Callable[[Connection], None]:
         """``record`` as a step of a transaction a target of ours already has open, so that its
-        change and the record of the check commit together (see sync.targets)."""
-        return functools.partial(write, outcome=check, route=self.route)
+        change and the record of the checks commit together (see sync.targets)."""
+        return functools.partial(write, outcomes=checks, route=self.route)
 
     def recent(self, user_id: str, limit: int = 20) -> list[CheckOutcome]:
         return recent_checks(self.db, user_id, limit, self.route)

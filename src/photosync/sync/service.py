@@ -8,16 +8,11 @@ route's source and target, and the same ledger, its records saying which route t
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
-import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
-    ProcessPoolExecutor,
     ThreadPoolExecutor,
     wait,
 )
@@ -26,14 +21,14 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, ScalarSelect
 
-from photosync import audit, imaging
+from photosync import audit
 from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.mailbox.services import MailboxService
 from photosync.sites.interfaces import ProfileStatus
 from photosync.sites.services import SitesService
-from photosync.sync.bulk import NO_SUCH_USER, BulkRuns, Item, Pace, Progress
+from photosync.sync.bulk import NO_SUCH_USER, BulkRuns, Item, Pace, Progress, batch_size, in_batches
 from photosync.sync.connectors import ConnectorEnv, build_source, build_store, target_kind
 from photosync.sync.diagnostic import Audience, Diagnosis, Facts, diagnose, self_check_wait
 from photosync.sync.engine import SyncEngine, UserLocks
@@ -55,6 +50,7 @@ from photosync.sync.interfaces import (
 from photosync.sync.marks import MarkedTarget
 from photosync.sync.policy import Decision, History, Timing, decide
 from photosync.sync.records import DatabaseLedger, latest_check_sql
+from photosync.sync.rendering import Renderers
 from photosync.sync.sources import MailboxPhotoSource
 from photosync.sync.targets import SitesProfileTarget
 from photosync.ttlcache import NotInMemory
@@ -259,7 +255,9 @@ class SyncService:
         on_progress: Callable[[int, int, int], None] | None = None,
         processes: bool = False,
     ) -> Progress:
-        """Check the users of a run not done yet, ``concurrency`` at a time, here.
+        """Check the users of a run not done yet, a batch of users at a time (``BATCH``: one
+        transaction and one statement per table for all of them), ``concurrency`` batches at
+        once, here.
 
         ``processes``: the thumbnails are rendered by that many processes of their own, the
         checks' reads and writes staying in this one. Rendering is most of a check's CPU, and in
@@ -270,6 +268,7 @@ class SyncService:
         assert start is not None
         done, failed = start.done, start.failed
         pace = Pace(rate)
+        batch = batch_size(rate)
         route = self.runs.route(run_id)
         engine, renderers = self.engine_for(route), None
         if (
@@ -278,42 +277,37 @@ class SyncService:
             and start.total - start.done >= PROCESSES_FROM
             and max(engine.target.sizes().values()) >= PROCESSES_FROM_PX
         ):
-            renderers = ProcessPoolExecutor(
-                concurrency,
-                mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
-                initializer=_die_with_parent,
-            )
-            engine = engine.with_render(
-                lambda master, sizes: renderers.submit(
-                    imaging.render_square_sizes, master, sizes
-                ).result()
-            )
-            # Enough checks at once to keep every renderer busy while others read and write.
+            renderers = Renderers(concurrency)
+            engine = engine.with_render(renderers.render)
+            # Enough batches at once to keep every renderer busy while others read and write.
             concurrency *= 2
 
-        def completed(futures: Iterable[Future[bool]]) -> None:
+        def completed(futures: Iterable[Future[tuple[int, int]]]) -> None:
             nonlocal done, failed
             for future in futures:
-                done += 1
-                failed += int(future.result())  # a failure outside a check stops the run
-                if on_progress is not None:
-                    on_progress(done, failed, start.total)
+                checked, failures = future.result()  # a failure outside a check stops the run
+                for n in range(checked):
+                    done += 1
+                    failed += int(n < failures)
+                    if on_progress is not None:
+                        on_progress(done, failed, start.total)
 
-        # At most a few users in flight at a time, however long the run: memory stays flat.
-        in_flight: set[Future[bool]] = set()
+        # At most a few batches in flight at a time, however long the run: memory stays flat.
+        in_flight: set[Future[tuple[int, int]]] = set()
         try:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="bulk") as pool:
-                for item in self.runs.pending(run_id):
+                for items in in_batches(self.runs.pending(run_id), batch):
                     if len(in_flight) >= 2 * concurrency:
                         finished_now, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                         completed(finished_now)
-                    if item.user_id is not None:
-                        pace.wait()
+                    for item in items:
+                        if item.user_id is not None:
+                            pace.wait()
                     in_flight.add(
                         pool.submit(
                             self.check_in_run,
                             run_id,
-                            item,
+                            items,
                             actor=actor,
                             engine=engine,
                             route=route,
@@ -322,7 +316,7 @@ class SyncService:
                 completed(in_flight)
         finally:
             if renderers is not None:
-                renderers.shutdown(cancel_futures=True)
+                renderers.close()
         self.runs.finish(run_id, self.ctx.clock())
         finished = self.runs.progress(run_id)
         assert finished is not None
@@ -331,35 +325,43 @@ class SyncService:
     def check_in_run(
         self,
         run_id: str,
-        item: Item,
+        items: Sequence[Item],
         *,
         actor: str,
         engine: SyncEngine | None = None,
         route: Route | None = None,
-    ) -> bool:
-        """Check one user of a bulk run (here, or in a worker's task); True if it failed.
+    ) -> tuple[int, int]:
+        """Check users of a bulk run together (here, or in a worker's task): (how many were
+        checked, how many of them failed).
 
         A person who is not one of our users is checked as themselves on a route whose target
         is outside our database, and is "no such user" on one whose target is ours."""
         route = route or self.runs.route(run_id)
-        try:
-            user = self._user(item.user_id) if item.user_id else None
-        except NoSuchUser:
-            user = None
-        if user is None and not target_kind(route).our_users_only:
-            user = outside_user(item.upn)
-        if user is None:
-            self.runs.mark(run_id, item.position, result=ERROR, error=NO_SUCH_USER)
-            return True
+        ours_only = target_kind(route).our_users_only
+        users: list[tuple[UserInfo, int]] = []
+        failed = 0
+        for item in items:
+            try:
+                user = self._user(item.user_id) if item.user_id else None
+            except NoSuchUser:
+                user = None
+            if user is None and not ours_only:
+                user = outside_user(item.upn)
+            if user is None:
+                self.runs.mark(run_id, item.position, result=ERROR, error=NO_SUCH_USER)
+                failed += 1
+            else:
+                users.append((user, item.position))
+        if not users:
+            return len(items), failed
         try:
             engine = engine or self.engine_for(route)
-        except Exception as exc:  # the route's connector cannot be built: this user fails
-            self.runs.mark(run_id, item.position, result=ERROR, error=str(exc))
-            return True
-        outcome = engine.run(
-            user, trigger=BULK, actor=actor, run_id=run_id, run_position=item.position
-        )
-        return outcome is None or outcome.result == ERROR
+        except Exception as exc:  # the route's connector cannot be built: these users fail
+            for _, position in users:
+                self.runs.mark(run_id, position, result=ERROR, error=str(exc))
+            return len(items), len(items)
+        outcomes = engine.run_batch(users, trigger=BULK, actor=actor, run_id=run_id)
+        return len(items), failed + sum(outcome.result == ERROR for outcome in outcomes)
 
     def plan(self, upns: Sequence[str] | None, route: Route = DEFAULT_ROUTE) -> list[Item]:
         """What a bulk check would do, user by user, without writing anything (a dry run)."""
@@ -494,14 +496,3 @@ def _describe(exc: Exception) -> str:
 
 
 __all__ = ["CheckOutcome", "NoSuchUser", "SyncService", "SyncStatus"]
-
-
-# --- a bulk run's rendering processes -------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """A rendering process dies with the command that started it (Linux's parent-death
-    signal): a run killed with kill -9 leaves no orphan behind."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)

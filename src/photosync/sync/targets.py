@@ -8,14 +8,14 @@ only hands over plain values (the thumbnails, the check) and gets plain values b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from photosync import imaging
 from photosync.directory.interfaces import UserInfo
 from photosync.mailbox.services import MailboxService
 from photosync.sites.interfaces import SIZE_CODES, SizeCode
 from photosync.sites.services import SitesService
-from photosync.sync.interfaces import Change, CheckOutcome, Shown, TargetState
+from photosync.sync.interfaces import Change, CheckOutcome, Showing, Shown, TargetState
 from photosync.sync.records import DatabaseLedger
 
 
@@ -27,37 +27,47 @@ class SitesProfileTarget:
     def sizes(self) -> Mapping[str, int]:
         return {code: size for code, size in self.sites.thumbnail_sizes().items()}
 
-    def state(self, user: UserInfo) -> TargetState:
-        source, etag, editable = self.sites.picture_state(user.id)
-        return TargetState(source, etag, editable)
+    def states(self, users: Sequence[UserInfo]) -> dict[str, TargetState]:
+        found = self.sites.picture_states([user.id for user in users])
+        return {user.id: TargetState(*found[user.id]) for user in users}
 
-    def show(
-        self,
-        user: UserInfo,
-        files: Mapping[str, bytes],
-        *,
-        source_etag: str,
-        change: Change,
-        check: CheckOutcome,
-    ) -> Shown:
-        thumbnails: dict[SizeCode, bytes] = {code: files[code] for code in SIZE_CODES}
-        timestamp = self.sites.show_picture(
-            user,
-            self.sites.stage_picture(thumbnails),
-            source="mailbox",
-            source_etag=source_etag,
-            actor=change.actor,
-            reason=change.reason,
-            editable=True,  # the engine only shows what an editable profile may show
-            also=self.ledger.writer(check),
-        )
-        return Shown(timestamp, recorded=True)
+    def show(self, pictures: Sequence[Showing], *, change: Change) -> list[Shown | Exception]:
+        """All of ``pictures`` and their checks' records in one transaction; if it fails (one
+        user's row refused), each again in a transaction of its own, so that only the user
+        whose write fails fails."""
+        try:
+            timestamps = self.sites.show_pictures(
+                [
+                    (
+                        picture.user,
+                        self.sites.stage_picture(_thumbnails(picture)),
+                        picture.source_etag,
+                    )
+                    for picture in pictures
+                ],
+                source="mailbox",
+                actor=change.actor,
+                reason=change.reason,
+                editable=True,  # the engine only shows what an editable profile may show
+                also=self.ledger.writer([picture.check for picture in pictures]),
+            )
+        except Exception as exc:
+            if len(pictures) == 1:
+                return [exc]
+            return [
+                result for picture in pictures for result in self.show([picture], change=change)
+            ]
+        return [Shown(timestamps[picture.user.id], recorded=True) for picture in pictures]
 
     def clear(self, user: UserInfo, *, change: Change, check: CheckOutcome) -> Shown:
         self.sites.clear_picture(
-            user.id, actor=change.actor, reason=change.reason, also=self.ledger.writer(check)
+            user.id, actor=change.actor, reason=change.reason, also=self.ledger.writer([check])
         )
         return Shown(None, recorded=True)
+
+
+def _thumbnails(picture: Showing) -> dict[SizeCode, bytes]:
+    return {code: picture.files[code] for code in SIZE_CODES}
 
 
 class MailboxPictureStore:

@@ -7,10 +7,10 @@ Two tasks, carrying ids, not objects (a task reads what it needs in its own tran
   export of a changed mailbox photo to LDAP, ``PHOTOSYNC_LDAP_EXPORT=automatic``);
 - ``check_everyone(trigger)``: one ``check_user`` task per user in the directory;
 - ``run_bulk(run_id, actor)``: an admin's bulk run (``sync.bulk``): in this process, its users on
-  the run's own bounded pool; with a broker, one ``check_in_run(run_id, position, actor)`` task
-  per user not done yet, for the workers to share. Each check marks its user done in the run's
-  ledger, so any process can follow the run's progress, and a run resumed after a crash checks
-  only who is left.
+  the run's own bounded pool; with a broker, one ``check_in_run(run_id, positions, actor)``
+  task per batch of users not done yet, for the workers to share. Each check marks its user
+  done in the run's ledger, so any process can follow the run's progress, and a run resumed
+  after a crash checks only who is left.
 
 Where they run is decided in one place, ``SyncTasks.send``: with ``PHOTOSYNC_BROKER_URL`` empty (the
 embedded default) in a bounded thread pool of this process (``photosync serve`` or the CLI); with
@@ -24,12 +24,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from photosync.settings import Settings
+from photosync.sync.bulk import BATCH, in_batches
 from photosync.sync.interfaces import AUTOMATIC, SCHEDULE, TRIGGERS, Route, Trigger
 from photosync.sync.scheduler import EmbeddedScheduler, parse_schedule
 from photosync.sync.service import NoSuchUser, SyncService
@@ -100,9 +101,10 @@ class SyncTasks:
         """Carry out an opened bulk run (``SyncService.open_bulk``) in the background."""
         self.send(RUN_BULK, run_id, actor)
 
-    def check_in_run(self, run_id: str, position: int, actor: str) -> None:
-        """One user of a bulk run, for the workers (the CLI sends these itself, paced)."""
-        self.send(CHECK_IN_RUN, run_id, str(position), actor)
+    def check_in_run(self, run_id: str, positions: Sequence[int], actor: str) -> None:
+        """A batch of a bulk run's users (their places in it), for the workers (the CLI sends
+        these itself, paced)."""
+        self.send(CHECK_IN_RUN, run_id, ",".join(map(str, positions)), actor)
 
     def check_route(self, user_id: str, trigger: Trigger, route: Route) -> None:
         self.send(CHECK_ROUTE, user_id, trigger, route.source, route.target)
@@ -144,8 +146,8 @@ class SyncTasks:
             run_id, actor = args
             self._run_bulk(run_id, actor)
         elif name == CHECK_IN_RUN:
-            run_id, position, actor = args
-            self._check_in_run(run_id, int(position), actor)
+            run_id, positions, actor = args
+            self._check_in_run(run_id, [int(n) for n in positions.split(",")], actor)
         elif name == COLLECT_GARBAGE:
             if self._garbage is not None:
                 log.info("collected garbage: %s", self._garbage())
@@ -178,15 +180,16 @@ class SyncTasks:
         if not self.distributed:
             sync.continue_bulk(run_id, actor=actor, concurrency=self.settings.task_threads)
             return
-        for item in sync.runs.pending(run_id):  # the broker holds what waits
-            self.check_in_run(run_id, item.position, actor)
+        # The broker holds what waits.
+        for items in in_batches(sync.runs.pending(run_id), BATCH):
+            self.check_in_run(run_id, [item.position for item in items], actor)
 
-    def _check_in_run(self, run_id: str, position: int, actor: str) -> None:
+    def _check_in_run(self, run_id: str, positions: Sequence[int], actor: str) -> None:
         sync = self._sync()
-        item = sync.runs.item(run_id, position)
-        if item is None or item.done:  # a redelivered task: the user is done already
+        items = sync.runs.pending_at(run_id, positions)
+        if not items:  # a redelivered task: its users are done already
             return
-        sync.check_in_run(run_id, item, actor=actor)
+        sync.check_in_run(run_id, items, actor=actor)
         # Each task asks only "is anyone left?": counting the whole run after every user
         # would cost a run of N users N counts of N rows.
         if sync.runs.all_done(run_id):
