@@ -338,13 +338,11 @@ class SyncService:
         is outside our database, and is "no such user" on one whose target is ours."""
         route = route or self.runs.route(run_id)
         ours_only = target_kind(route).our_users_only
+        known = self.directory.users_by_id([item.user_id for item in items if item.user_id])
         users: list[tuple[UserInfo, int]] = []
         failed = 0
         for item in items:
-            try:
-                user = self._user(item.user_id) if item.user_id else None
-            except NoSuchUser:
-                user = None
+            user = known.get(item.user_id) if item.user_id else None
             if user is None and not ours_only:
                 user = outside_user(item.upn)
             if user is None:
