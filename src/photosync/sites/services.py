@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import ColumnElement, ScalarSelect
+from sqlalchemy import ColumnElement, Connection, ScalarSelect
 
 from photosync import audit, imaging
 from photosync.blobs import sha256_hex
@@ -272,6 +273,15 @@ class SitesService:
     def stage_picture(self, files: Mapping[SizeCode, bytes]) -> Staged:
         return self.library.stage(files)
 
+    @contextmanager
+    def _changing_pictures(self, user_ids: Iterable[str]) -> Iterator[Connection]:
+        """The write transaction of a change of these users' pictures; ``PICTURE_CHANGED`` for
+        each once it has committed (a rollback changed nothing, so it tells no one)."""
+        with self.ctx.db.write_connection() as conn:
+            yield conn
+        for user_id in user_ids:
+            self.ctx.events.publish(PICTURE_CHANGED, user_id=user_id)
+
     def show_picture(
         self,
         user: UserInfo,
@@ -308,7 +318,7 @@ class SitesService:
         now = self.ctx.clock()
         etags = {user.id: source_etag for user, _, source_etag in pictures}
         users = {user.id: user for user, _, _ in pictures}
-        with self.ctx.db.write_connection() as conn:
+        with self._changing_pictures(users) as conn:
             if editable is None:
                 editable = store.picture_editable(conn)
 
@@ -346,8 +356,6 @@ class SitesService:
             )
             if also is not None:
                 also(conn)
-        for user_id in users:
-            self.ctx.events.publish(PICTURE_CHANGED, user_id=user_id)  # after the commit
         return timestamps
 
     def clear_picture(
@@ -360,7 +368,7 @@ class SitesService:
     ) -> None:
         """Back to the placeholder (the mailbox photo the picture came from was deleted)."""
         now = self.ctx.clock()
-        with self.ctx.db.write_connection() as conn:
+        with self._changing_pictures([user_id]) as conn:
 
             def placeholder_values(previous: str | None) -> dict[str, object]:
                 # The timestamp moves on: versioned URLs of the old picture must not stay valid.
@@ -383,7 +391,6 @@ class SitesService:
             )
             if also is not None:
                 also(conn)
-        self.ctx.events.publish(PICTURE_CHANGED, user_id=user_id)  # after the commit
 
     def picture_state(self, user_id: str) -> tuple[str | None, str | None, bool]:
         """(picture_source, source_etag) of the user's picture, and the Picture setting."""
@@ -479,8 +486,9 @@ class SitesService:
         if imaging.sniff(data) != "jpeg":
             raise PictureRejected("Profile Pictures keeps JPEG files only.", 415)
         path = thumbnail_path(user.upn, code)
+        digest = sha256_hex(data)
         now = self.ctx.clock()
-        with self.ctx.db.write_connection() as conn:
+        with self._changing_pictures([user.id]) as conn:
             store.ensure_profile(conn, user.id)
             store.put_library_file(
                 conn,
@@ -488,7 +496,7 @@ class SitesService:
                     "path": path,
                     "user_id": user.id,
                     "size_code": code,
-                    "sha256": sha256_hex(data),
+                    "sha256": digest,
                     "length": len(data),
                     "data": data,
                     "modified_at": now,
@@ -502,8 +510,7 @@ class SitesService:
                 path=path,
                 length=len(data),
             )
-        self.ctx.events.publish(PICTURE_CHANGED, user_id=user.id)  # after the commit
-        return LibraryEntry(path, len(data), sha256_hex(data), now)
+        return LibraryEntry(path, len(data), digest, now)
 
     def _set_picture_property(
         self, principal: Principal, user: UserInfo, name: str, value: str
@@ -517,7 +524,7 @@ class SitesService:
             )
         value = value.strip()
         now = self.ctx.clock()
-        with self.ctx.db.write_connection() as conn:
+        with self._changing_pictures([user.id]) as conn:
             store.ensure_profile(conn, user.id)
             files = store.library_sizes(conn, user.id)
             values = _picture_property_values(user, name, value, files)
@@ -525,8 +532,7 @@ class SitesService:
             def apply(previous: str | None) -> dict[str, object]:
                 if values.get("placeholder_state") == PICTURE_SHOWN and name == "PictureURL":
                     # A new PictureURL is a new picture: versioned URLs of the old one must go.
-                    timestamp = next_timestamp(previous, now)
-                    return {**values, "picture_timestamp": timestamp, "updated_at": now}
+                    return {**values, "picture_timestamp": next_timestamp(previous, now)}
                 return values
 
             store.save_profile(
@@ -540,7 +546,6 @@ class SitesService:
                 property=name,
                 length=len(value),
             )
-        self.ctx.events.publish(PICTURE_CHANGED, user_id=user.id)  # after the commit
 
     def profile_status(self, user_id: str) -> ProfileStatus:
         """What sites shows for a user (portal, diagnostic; the last check is sync's).
