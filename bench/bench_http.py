@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -220,17 +221,41 @@ def request_bytes(port: int, path: str, token: str, if_none_match: str | None) -
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="photosync-bench-") as tmp:
+@dataclass(frozen=True)
+class Case:
+    """One kind of request, measured against both servers."""
+
+    label: str
+    path: str  # with its query
+    if_none_match: str | None
+    expected: int  # the status photosync must answer
+    judged: bool = True  # against the target (False: shown for reference)
+
+
+Answers = dict[str, tuple[bytes, str]]
+
+
+def against_bare(
+    name: str,
+    prepare: Callable[[Path], tuple[str, Answers]],
+    cases: Callable[[Answers], list[Case]],
+    *,
+    target: float,
+    title: Callable[[Answers], str],
+) -> int:
+    """Set up a data folder (``prepare``: a token, and the bytes and ETag photosync answers at
+    each path), start photosync and the bare app serving the same answers, measure each case on
+    both (interleaved, best of ROUNDS), and print the ratios: the harness of every bench here
+    that compares a read with the floor."""
+    with tempfile.TemporaryDirectory(prefix=f"photosync-bench-{name}-") as tmp:
         data_dir = Path(tmp) / "data"
         token, answers = prepare(data_dir)
         answers_file = Path(tmp) / "answers.json"
         files = {}
         for n, (path, (body, etag)) in enumerate(answers.items()):
-            (Path(tmp) / f"{n}.jpg").write_bytes(body)
-            files[path] = (str(Path(tmp) / f"{n}.jpg"), etag)
+            (Path(tmp) / f"{n}.img").write_bytes(body)
+            files[path] = (str(Path(tmp) / f"{n}.img"), etag)
         answers_file.write_text(json.dumps(files))
-
         env = {
             **os.environ,
             "PHOTOSYNC_DATA_DIR": str(data_dir),
@@ -238,17 +263,9 @@ def main() -> int:
             "PHOTOSYNC_LOG_LEVEL": "warning",
         }
         ports = {"bare": free_port(), "photosync": free_port()}
+        bare = [sys.executable, __file__, "--serve-bare", str(ports["bare"]), str(answers_file)]
         servers = {
-            "bare": subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--serve-bare",
-                    str(ports["bare"]),
-                    str(answers_file),
-                ],
-                env=env,
-            ),
+            "bare": subprocess.Popen(bare, env=env),
             "photosync": subprocess.Popen(
                 [sys.executable, "-m", "photosync", "serve", "--port", str(ports["photosync"])],
                 env=env,
@@ -256,64 +273,79 @@ def main() -> int:
             ),
         }
         try:
-            for name, process in servers.items():
-                wait_until_up(f"http://127.0.0.1:{ports[name]}/healthz", process)
-            return run_load(ports, token, answers)
+            for server, process in servers.items():
+                wait_until_up(f"http://127.0.0.1:{ports[server]}/healthz", process)
+            best = _best_rates(ports, token, cases(answers))
         finally:
             for process in servers.values():
                 process.terminate()
                 process.wait(timeout=10)
-
-
-def run_load(ports: dict[str, int], token: str, answers: dict[str, tuple[bytes, str]]) -> int:
-    body, etag = answers[VALUE_PATH]
-    picture, picture_etag = answers[USERPHOTO_PATH]
-    # (label, path, If-None-Match, expected status, judged against the target?)
-    cases = [
-        ("$value 96: 200 (body)", VALUE_PATH, None, 200, True),
-        ("$value 96: 304", VALUE_PATH, etag, 304, True),
-        ("userphoto.aspx M: 200", USERPHOTO, None, 200, True),
-        ("userphoto.aspx M: 304", USERPHOTO, picture_etag, 304, True),
-        # Not a target: what any FastAPI sync endpoint costs here (no token, no database).
-        ("floor: GET /healthz", "/healthz", None, 200, False),
-    ]
-    best: dict[tuple[str, str], float] = {}
-    with multiprocessing.get_context("fork").Pool(CONNECTIONS) as pool:
-        for label, url, tag, expected, _ in cases:
-            for port in ports.values():  # warm-up: imports, caches, connection pools
-                measure(pool, port, request_bytes(port, url, token, tag), seconds=0.5)
-            for _ in range(ROUNDS):  # interleaved, so a noisy second hits both alike
-                for name, port in ports.items():
-                    rate, statuses = measure(pool, port, request_bytes(port, url, token, tag))
-                    if name == "photosync" and set(statuses) != {expected}:
-                        print(f"{name}: unexpected statuses {statuses}", file=sys.stderr)
-                        return 1
-                    best[(label, name)] = max(best.get((label, name), 0.0), rate)
-
+    if best is None:
+        return 1
     rows = []
-    for label, _, _, _, judged in cases:
-        bare, ours = best[(label, "bare")], best[(label, "photosync")]
-        ratio = ours / bare
+    for case in cases(answers):
+        floor, ours = best[(case.label, "bare")], best[(case.label, "photosync")]
+        ratio = ours / floor
         rows.append(
             [
-                label,
-                f"{bare:,.0f}/s",
+                case.label,
+                f"{floor:,.0f}/s",
                 f"{ours:,.0f}/s",
                 ratio,
-                verdict(ratio >= TARGET) if judged else "-",
+                verdict(ratio >= target) if case.judged else "-",
             ]
         )
     print_table(
-        ["request", "bare ASGI", "photosync", "ratio", f"target >= {TARGET}"],
+        ["request", "bare ASGI", "photosync", "ratio", f"target >= {target}"],
         rows,
-        title=(
-            f"GET {VALUE_PATH} ({len(body):,}-byte JPEG) and {USERPHOTO} ({len(picture):,} "
-            f"bytes), bearer token; uvicorn, 1 worker each, "
-            f"loopback; {CONNECTIONS} keep-alive connections; best of {ROUNDS} rounds of "
-            f"<= {SECONDS:g} s"
-        ),
+        title=title(answers),
     )
     return 0
+
+
+def _best_rates(
+    ports: dict[str, int], token: str, cases: list[Case]
+) -> dict[tuple[str, str], float] | None:
+    """Each case's best requests/s on each server; None if photosync answered another status."""
+    best: dict[tuple[str, str], float] = {}
+    with multiprocessing.get_context("fork").Pool(CONNECTIONS) as pool:
+        for case in cases:
+            for port in ports.values():  # warm-up: imports, caches, connection pools
+                request = request_bytes(port, case.path, token, case.if_none_match)
+                measure(pool, port, request, seconds=0.5)
+            for _ in range(ROUNDS):  # interleaved, so a noisy second hits both alike
+                for name, port in ports.items():
+                    request = request_bytes(port, case.path, token, case.if_none_match)
+                    rate, statuses = measure(pool, port, request)
+                    if name == "photosync" and set(statuses) != {case.expected}:
+                        print(f"{name}: unexpected statuses {statuses}", file=sys.stderr)
+                        return None
+                    best[(case.label, name)] = max(best.get((case.label, name), 0.0), rate)
+    return best
+
+
+def main() -> int:
+    def cases(answers: Answers) -> list[Case]:
+        _, etag = answers[VALUE_PATH]
+        _, picture_etag = answers[USERPHOTO_PATH]
+        return [
+            Case("$value 96: 200 (body)", VALUE_PATH, None, 200),
+            Case("$value 96: 304", VALUE_PATH, etag, 304),
+            Case("userphoto.aspx M: 200", USERPHOTO, None, 200),
+            Case("userphoto.aspx M: 304", USERPHOTO, picture_etag, 304),
+            # Not a target: what any FastAPI sync endpoint costs here (no token, no database).
+            Case("floor: GET /healthz", "/healthz", None, 200, judged=False),
+        ]
+
+    def title(answers: Answers) -> str:
+        return (
+            f"GET {VALUE_PATH} ({len(answers[VALUE_PATH][0]):,}-byte JPEG) and {USERPHOTO} "
+            f"({len(answers[USERPHOTO_PATH][0]):,} bytes), bearer token; uvicorn, 1 worker each, "
+            f"loopback; {CONNECTIONS} keep-alive connections; best of {ROUNDS} rounds of "
+            f"<= {SECONDS:g} s"
+        )
+
+    return against_bare("http", prepare, cases, target=TARGET, title=title)
 
 
 if __name__ == "__main__":
