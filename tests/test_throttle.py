@@ -19,11 +19,6 @@ from photosync.web import Throttle, graph_error
 from tests.conftest import MovableClock, bearer, run_async
 
 
-def scope_for(caller: str) -> dict[str, Any]:
-    headers = [(b"x-caller", caller.encode())]
-    return {"type": "http", "method": "GET", "path": "/", "headers": headers, "query_string": b""}
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 100.0
@@ -32,8 +27,8 @@ class Clock:
         return self.now
 
 
-def call(throttle: Throttle, app: Any, caller: str = "app:a") -> int:
-    """One request through ``throttle``; its status code."""
+async def request(throttle: Throttle, app: Any, caller: str) -> int:
+    """One GET from ``caller`` through ``throttle`` to ``app``: its status code."""
     statuses: list[int] = []
 
     async def receive() -> dict[str, Any]:
@@ -50,8 +45,12 @@ def call(throttle: Throttle, app: Any, caller: str = "app:a") -> int:
         "headers": [(b"x-caller", caller.encode())],
         "query_string": b"",
     }
-    run_async(throttle(app, scope, receive, send))
+    await throttle(app, scope, receive, send)
     return statuses[0]
+
+
+def call(throttle: Throttle, app: Any, caller: str = "app:a") -> int:
+    return run_async(request(throttle, app, caller))
 
 
 async def ok(scope: Any, receive: Any, send: Any) -> None:
@@ -90,21 +89,7 @@ def test_requests_in_flight_are_limited_per_caller() -> None:
             await ok(scope, receive, send)
 
         async def one(app: Any, caller: str) -> None:
-            async def receive() -> dict[str, Any]:
-                return {"type": "http.request", "body": b""}
-
-            async def send(message: dict[str, Any]) -> None:
-                if message["type"] == "http.response.start":
-                    statuses.append(message["status"])
-
-            scope = {
-                "type": "http",
-                "method": "GET",
-                "path": "/",
-                "headers": [(b"x-caller", caller.encode())],
-                "query_string": b"",
-            }
-            await limit(app, scope, receive, send)
+            statuses.append(await request(limit, app, caller))
 
         first = asyncio.create_task(one(slow, "u"))
         await asyncio.sleep(0)
