@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from photosync import audit
+from photosync.chunks import chunked
 from photosync.context import Context
 from photosync.directory import addresses, importing, lockout
 from photosync.directory.access import may_sign_in
@@ -250,7 +251,7 @@ class DirectoryService:
         """
         summary = ImportSummary()
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as hashing:
-            for chunk in _chunks(rows, batch):
+            for chunk in chunked(rows, batch):
                 with_password = [row for row in chunk if row.password]
                 hashed = hashing.map(hash_password, [str(r.password) for r in with_password])
                 hashes = {row.line: h for row, h in zip(with_password, hashed, strict=True)}
@@ -907,17 +908,6 @@ class DirectoryService:
         if user is None:
             raise DirectoryError(f"no user {id_or_upn}")
         return user
-
-
-def _chunks(rows: Iterable[UserRow], size: int) -> Iterator[list[UserRow]]:
-    chunk: list[UserRow] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _check_thumbnail(jpeg: bytes) -> None:

@@ -15,14 +15,13 @@ Two passes, each safe against writers running at the same time:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from itertools import islice
 
 from sqlalchemy import bindparam, delete, func, select
 
 from photosync.blobs import BlobStore
+from photosync.chunks import chunked
 from photosync.db import Database
 from photosync.mailbox.models import MailboxPhoto, PhotoRendition, PhotoVersion
 
@@ -103,7 +102,7 @@ def collect_blobs(db: Database, blobs: BlobStore, grace: timedelta) -> tuple[int
     seconds = grace.total_seconds()
     leftovers = blobs.sweep(seconds)
     deleted = young = 0
-    for chunk in _chunks(blobs.keys(), _CHUNK):
+    for chunk in chunked(blobs.keys(), _CHUNK):
         with db.engine.connect() as conn:
             referenced = set(conn.scalars(_REFERENCED, {"keys": chunk}))
         for key in chunk:
@@ -114,9 +113,3 @@ def collect_blobs(db: Database, blobs: BlobStore, grace: timedelta) -> tuple[int
             elif blobs.exists(key):
                 young += 1
     return deleted, young, leftovers
-
-
-def _chunks(keys: Iterable[str], size: int) -> Iterator[list[str]]:
-    it = iter(keys)
-    while chunk := list(islice(it, size)):
-        yield chunk

@@ -40,18 +40,6 @@ def batch_size(rate: float | None) -> int:
     return BATCH if rate is None else max(1, min(BATCH, int(rate)))
 
 
-def in_batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    """``items`` in lists of ``size`` (the last one shorter)."""
-    batch: list[Item] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @dataclass(frozen=True)
 class Item:
     """One user of a run, as the report lists it."""

@@ -24,7 +24,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from photosync.sync.bulk import Item, Pace, Progress, batch_size, in_batches, write_report
+from photosync.chunks import chunked
+from photosync.sync.bulk import Item, Pace, Progress, batch_size, write_report
 from photosync.sync.interfaces import DEFAULT_ROUTE, ERROR, Route
 from photosync.sync.service import SyncService
 from photosync.sync.tasks import SyncTasks
@@ -103,7 +104,7 @@ def _through_workers(
     """Send one task per batch of users left (paced by ``rate``), then follow the run's ledger
     until the workers are through (this process checks no one itself)."""
     pace = Pace(rate)
-    for items in in_batches(sync.runs.pending(run_id), batch_size(rate)):
+    for items in chunked(sync.runs.pending(run_id), batch_size(rate)):
         for _ in items:
             pace.wait()
         tasks.check_in_run(run_id, [item.position for item in items], actor)

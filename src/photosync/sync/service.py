@@ -22,13 +22,14 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, ScalarSelect
 
 from photosync import audit
+from photosync.chunks import chunked
 from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.mailbox.services import MailboxService
 from photosync.sites.interfaces import ProfileStatus
 from photosync.sites.services import SitesService
-from photosync.sync.bulk import NO_SUCH_USER, BulkRuns, Item, Pace, Progress, batch_size, in_batches
+from photosync.sync.bulk import NO_SUCH_USER, BulkRuns, Item, Pace, Progress, batch_size
 from photosync.sync.connectors import ConnectorEnv, build_source, build_store, target_kind
 from photosync.sync.diagnostic import Audience, Diagnosis, Facts, diagnose, self_check_wait
 from photosync.sync.engine import SyncEngine, UserLocks
@@ -296,7 +297,7 @@ class SyncService:
         in_flight: set[Future[tuple[int, int]]] = set()
         try:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="bulk") as pool:
-                for items in in_batches(self.runs.pending(run_id), batch):
+                for items in chunked(self.runs.pending(run_id), batch):
                     if len(in_flight) >= 2 * concurrency:
                         finished_now, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                         completed(finished_now)

@@ -29,8 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from photosync.chunks import chunked
 from photosync.settings import Settings
-from photosync.sync.bulk import BATCH, in_batches
+from photosync.sync.bulk import BATCH
 from photosync.sync.interfaces import AUTOMATIC, SCHEDULE, TRIGGERS, Route, Trigger
 from photosync.sync.scheduler import EmbeddedScheduler, parse_schedule
 from photosync.sync.service import NoSuchUser, SyncService
@@ -181,7 +182,7 @@ class SyncTasks:
             sync.continue_bulk(run_id, actor=actor, concurrency=self.settings.task_threads)
             return
         # The broker holds what waits.
-        for items in in_batches(sync.runs.pending(run_id), BATCH):
+        for items in chunked(sync.runs.pending(run_id), BATCH):
             self.check_in_run(run_id, [item.position for item in items], actor)
 
     def _check_in_run(self, run_id: str, positions: Sequence[int], actor: str) -> None:
