@@ -45,13 +45,22 @@ class Renderers:
         self._pool.shutdown(cancel_futures=True)
 
 
-def render_each(jobs: Sequence[Job], *, threads: bool = True) -> list[dict[int, bytes] | Exception]:
+def render_each(
+    jobs: Sequence[Job], *, threads: bool | None = None
+) -> list[dict[int, bytes] | Exception]:
     """Each master's sizes, or the error it raised: the engine's ``Render`` in this thread,
-    and each rendering process's work (``threads=False``)."""
+    and each rendering process's work (``threads=False``).
+
+    ``threads`` (by default: for a lone master only): luma and chroma on two threads. One
+    user's check waits for its render, so two threads halve that wait; a batch is throughput
+    work whose callers (worker processes, a bulk run's threads) already keep the cores busy,
+    where the second thread would only add its own cost.
+    """
+    both = len(jobs) == 1 if threads is None else threads
     rendered: list[dict[int, bytes] | Exception] = []
     for master, sizes in jobs:
         try:
-            rendered.append(imaging.render_square_sizes(master, sizes, threads=threads))
+            rendered.append(imaging.render_square_sizes(master, sizes, threads=both))
         except Exception as exc:  # this user's check fails; the others go on
             rendered.append(exc)
     return rendered
