@@ -42,7 +42,6 @@ from photosync.settings import Settings, SettingsError, load_settings
 from photosync.sync.cli import Needs as SyncNeeds
 from photosync.sync.cli import doctor, sync
 from photosync.sync.tasks import PerProcess, SyncTasks, worker_argv
-from photosync.web import MAX_HEADER_BYTES
 
 
 class Env:
@@ -180,6 +179,7 @@ def serve(
 
     from photosync.app import WORKER_APP, app_for
     from photosync.serving import NoDelayH11Protocol
+    from photosync.web import MAX_HEADER_BYTES
 
     if (certfile is None) != (keyfile is None):
         raise click.UsageError("--certfile and --keyfile go together: give both for HTTPS")
