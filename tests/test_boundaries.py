@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import ast
 import pkgutil
+import subprocess
+import sys
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -203,3 +205,20 @@ def test_the_domain_imports_no_web(module: str) -> None:
         assert wrong, f"{module} imports no web any more: remove it from KNOWN_VIOLATIONS"
         pytest.xfail(f"known, being removed in issue 7: {module} imports {wrong}")
     assert not wrong, f"{module} is domain code and imports web code: {wrong}"
+
+
+def test_commands_other_than_serve_load_no_web_stack() -> None:
+    # A bulk run, an import or gc pays its start-up once per command: FastAPI and Starlette
+    # (about 0.4 s of imports) are for `serve` alone, which imports them when it runs.
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, photosync.cli; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'starlette'}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert loaded == "[]"
