@@ -52,15 +52,11 @@ LAUNCHER = (
 )
 
 
-def rendition_ms() -> float:
-    """CPU ms of the cheapest bare rendition: threaded (an upload's) or single-threaded (a bulk
-    run's rendering processes), whichever costs less here."""
+def rendition_ms(master: bytes) -> float:
+    """CPU ms of the bare S/M/L rendition of ``master`` (the population's own): the cheaper of
+    the threaded form (an upload's) and the single-threaded one (a bulk run's renderers)."""
     from photosync import imaging
-    from photosync.imaging.testimages import photo_jpeg
 
-    master = imaging.process_upload(
-        photo_jpeg(700, 600, seed=9), limits=imaging.Limits(), sizes=(648,)
-    ).renditions[648]
     sizes = (48, 72, 300)
     timings = interleaved_ms(
         {
@@ -209,7 +205,9 @@ def main() -> int:
     from photosync.settings import Settings
 
     cores = os.cpu_count() or 1
-    render = rendition_ms()
+    with tempfile.TemporaryDirectory(prefix="photosync-bulk-") as tmp:
+        master = people_with_one_photo(Settings(data_dir=Path(tmp) / "data", secret_key=KEY), 1)
+    render = rendition_ms(master)
     limit = cores * 1000 / render
     rows = []
     for users in SIZES:

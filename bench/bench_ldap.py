@@ -32,7 +32,6 @@ def main() -> int:
     from slapd import ROOT_DN, ROOT_PASSWORD, start_slapd, stop_slapd
 
     from photosync import imaging
-    from photosync.imaging.testimages import photo_jpeg
     from photosync.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="bench-ldap-") as tmp:
@@ -40,7 +39,7 @@ def main() -> int:
         server = start_slapd(folder / "slapd")
         try:
             data = folder / "data"
-            people_with_one_photo(Settings(data_dir=data, secret_key=KEY), PEOPLE)
+            master = people_with_one_photo(Settings(data_dir=data, secret_key=KEY), PEOPLE)
             unit = server.add_unit("bench")
             with server.admin() as conn:
                 for n in range(PEOPLE):
@@ -72,9 +71,6 @@ def main() -> int:
                     print(result.stdout[-2000:], result.stderr[-2000:])
                     return 1
 
-            master = imaging.process_upload(photo_jpeg(700, 600, seed=9), sizes=(648,)).renditions[
-                648
-            ]
             thumbnail = imaging.render_square_sizes(master, (96,))[96]
             render_ms = interleaved_ms(
                 {"render": lambda: imaging.render_square_sizes(master, (96,))},

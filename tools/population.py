@@ -21,13 +21,18 @@ from photosync.settings import Settings
 BATCH = 5000
 
 
-def people_with_one_photo(settings: Settings, people: int, seed: int = 9) -> None:
-    """``p0000@example.org`` … with the same 700×600 photo (a 648 master) each."""
+def people_with_one_photo(settings: Settings, people: int, seed: int = 9) -> bytes:
+    """``p0000@example.org`` … with the same 800×700 photo each (a 648 px master, the largest
+    size Graph keeps): that master's bytes, as the mailbox stored them."""
     ctx = Context.from_settings(settings)
     ctx.db.upgrade()
     services = build_services(ctx)
     first = services.directory.add_user("p0000@example.org", "P 0")
-    info = services.mailbox.set_photo(first.id, photo_jpeg(700, 600, seed=seed), actor="test")
+    info = services.mailbox.set_photo(first.id, photo_jpeg(800, 700, seed=seed), actor="test")
+    assert info.master_size == 648, info.master_size
+    stored = services.mailbox.stored_photo(first.id)
+    assert stored is not None
+    master = services.mailbox.rendition(stored)
     now = utcnow()
     with ctx.db.engine.begin() as conn:
         renditions = conn.execute(
@@ -76,3 +81,4 @@ def people_with_one_photo(settings: Settings, people: int, seed: int = 9) -> Non
             conn.execute(insert(PhotoRendition), rows)
             conn.execute(insert(MailboxPhoto), pointers)
     ctx.db.dispose()
+    return master

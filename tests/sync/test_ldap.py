@@ -197,9 +197,8 @@ def test_starttls_with_a_test_ca_and_the_upn_as_the_name(slapd: Slapd, tmp_path:
     assert result.exit_code == 0, result.output
     thumbnail, jpeg_photo = (slapd.attribute(dn, a) for a in ("thumbnailPhoto", "jpegPhoto"))
     assert thumbnail is not None and jpeg_size(thumbnail) == (96, 96)
-    # jpegPhoto is 648 px at most: the population's master is 504 px (a 600 px square), and
-    # is never upscaled.
-    assert jpeg_photo is not None and jpeg_size(jpeg_photo) == (504, 504)
+    # jpegPhoto keeps the population's 648 px master at its own size.
+    assert jpeg_photo is not None and jpeg_size(jpeg_photo) == (648, 648)
 
 
 def test_ldaps_with_a_test_ca(slapd: Slapd, tmp_path: Path) -> None:
