@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from photosync.context import Context
+from photosync.migrations import HEAD, alembic_config, current_revision
 from photosync.models import metadata
 
 
@@ -23,6 +27,30 @@ def test_upgrade_is_idempotent(ctx: Context) -> None:
     ctx.db.upgrade()
     tables = set(inspect(ctx.db.engine).get_table_names())
     assert {"users", "photo_versions", "profiles", "sync_checks", "alembic_version"} <= tables
+
+
+def test_head_names_the_newest_revision(ctx: Context) -> None:
+    # Start-up skips Alembic when the database is at HEAD: a new revision must be named there.
+    script = ScriptDirectory.from_config(alembic_config(ctx.db.engine))
+    assert script.get_current_head() == HEAD, "name the new revision in photosync.migrations.HEAD"
+    ctx.db.upgrade()
+    assert current_revision(ctx.db.engine) == HEAD
+
+
+def test_a_database_at_head_is_upgraded_without_loading_alembic(sqlite_url: str) -> None:
+    # What each `serve` and each command does at start-up, in a process of its own (this one
+    # has Alembic loaded already): one query, and no migration machinery.
+    program = (
+        "import sys\n"
+        "from sqlalchemy import create_engine\n"
+        "from photosync.migrations import upgrade\n"
+        f"upgrade(create_engine({sqlite_url!r}))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: object, sqlite_url: str) -> None:

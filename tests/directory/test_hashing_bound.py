@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import argon2
 import pytest
 
 from photosync.directory import passwords
@@ -47,3 +48,14 @@ def test_a_full_queue_refuses_at_once_and_a_freed_slot_lets_the_next_in() -> Non
 def test_the_bound_is_one_hash_per_core() -> None:
     assert passwords.HASHING_AT_ONCE >= 1
     assert passwords.HASHING_WAITING == 4 * passwords.HASHING_AT_ONCE
+
+
+def test_checking_an_unknown_user_costs_what_checking_a_real_hash_costs() -> None:
+    # The dummy hash an unknown user is checked against is written out, not hashed: it must
+    # carry the parameters a real hash of this hasher has (memory, passes, lanes, lengths),
+    # since those are what a verify spends, and it must be a hash argon2 accepts and rejects.
+    real = passwords.hash_password("a real password here")
+    assert argon2.extract_parameters(passwords._DUMMY_HASH) == argon2.extract_parameters(real)
+    assert passwords.verify_password(None, "photosync-dummy-password") is False
+    with pytest.raises(argon2.exceptions.VerifyMismatchError):
+        passwords._hasher.verify(passwords._DUMMY_HASH, "")

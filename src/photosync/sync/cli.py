@@ -11,7 +11,7 @@ from typing import Protocol, TypeAlias
 import click
 
 from photosync.cli_support import CommandEnv, fail, pass_env
-from photosync.sync import bulk_cli, connectors
+from photosync.sync import connectors
 from photosync.sync.diagnostic import (
     Diagnosis,
     check_json,
@@ -113,6 +113,10 @@ def sync_now(
         or not route.is_default
     )
     if bulk:
+        # Here, not at the top: its progress bar (rich) is for this command alone, and every
+        # other command and `serve` would load it for nothing.
+        from photosync.sync import bulk_cli
+
         try:
             status = bulk_cli.run(
                 env.services().sync,
