@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -110,9 +111,10 @@ def test_one_request_id_in_the_answer_the_error_body_the_log_and_the_audit(
     assert eventually(lambda: bool(logged("upload-7f3a")))
     (access,) = logged("upload-7f3a")
     assert access["logger"] == "uvicorn.access"
-    assert (access["method"], access["path"], access["status"]) == (
+    # The access log has the path as sent: httpx before 0.29 sent `$` as `%24`, later ones as is.
+    assert (access["method"], unquote(str(access["path"])), access["status"]) == (
         "PUT",
-        "/v1.0/me/photo/%24value",
+        "/v1.0/me/photo/$value",
         200,
     )
     assert eventually(lambda: len(logged(made)) == 1)
