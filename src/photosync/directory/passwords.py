@@ -1,19 +1,28 @@
-"""Password and secret hashing (argon2id), bounded in how many run at once.
+"""Password and secret hashing (argon2id), bounded in how many run at once and kept off the
+cores that answer photo reads.
 
-Each argon2id hash or check takes 64 MiB and its cores for ~50 ms (argon2-cffi's defaults, the
-RFC 9106 second recommendation). Unbounded, a flood of sign-ins or client-credential requests
-ran one per server thread at once: 40 × 64 MiB, a server of 1.1 GB, and photo reads queued
-behind them for threads and cores. So at most ``HASHING_AT_ONCE`` (one per two cores) run at once;
-up to ``HASHING_WAITING`` more wait their turn, and any beyond that are refused at once with
-``HashingBusy`` (the token endpoint's 429, the sign-in page's 503) rather than holding a
-server thread while they wait.
+Each argon2id hash or check takes 64 MiB and ~150 ms of CPU on four lane threads of its own
+(argon2-cffi's defaults, the RFC 9106 second recommendation). Unbounded, a flood of sign-ins or
+client-credential requests ran one per server thread at once: 40 × 64 MiB, a server of 1.1 GB,
+and photo reads queued behind them for threads and cores. So:
+
+- at most ``at_once`` (a setting; one per two cores) run at once, on threads of their own; up
+  to four times as many more wait their turn, and any beyond that are refused at once with
+  ``HashingBusy`` (the token endpoint's 429, the sign-in page's 503) rather than holding a
+  server thread while they wait;
+- those threads, and the lane threads argon2 starts from them, run at a lower CPU priority
+  (``niceness``, a setting): measured with bench/bench_signin_flood.py, the event loop that
+  answers photo reads otherwise waited for a core behind argon2's lanes (on 2 cores, 60% of
+  its time runnable but not running) and photo GETs' p99 rose ×26 with no refusal at all.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -28,8 +37,12 @@ _DUMMY_HASH = _hasher.hash("photosync-dummy-password")
 
 # Half the cores: one argon2id check runs its 4 lanes on threads of its own, so two at once
 # already fill a 2-core machine, and the event loop answering photo reads needs a core too.
-HASHING_AT_ONCE = max(1, (os.cpu_count() or 1) // 2)
-HASHING_WAITING = 4 * HASHING_AT_ONCE
+DEFAULT_AT_ONCE = max(1, (os.cpu_count() or 1) // 2)
+# 10: when the event loop wants a core, argon2 gets a tenth of what it gets (CFS weights 110
+# against 1024), yet on an idle machine hashing still has every core. 19 starves sign-ins on
+# a busy server; 0 turns it off.
+DEFAULT_NICENESS = 10
+WAITING_PER_SLOT = 4
 
 
 class HashingBusy(Exception):
@@ -37,6 +50,8 @@ class HashingBusy(Exception):
 
     message = "Too many sign-ins at once; try again in a moment."
     retry_after = 1
+    # Seconds the token endpoint holds a refusal before answering it (see its route).
+    pause = 0.5
 
 
 class _Bound:
@@ -61,18 +76,47 @@ class _Bound:
             self._admitted.release()
 
 
-_bound = _Bound(HASHING_AT_ONCE, HASHING_WAITING)
+class _Hashing:
+    """The bound and the threads that hash, at a lower CPU priority."""
+
+    def __init__(self, at_once: int, niceness: int) -> None:
+        self.at_once, self.niceness = at_once, niceness
+        self.bound = _Bound(at_once, WAITING_PER_SLOT * at_once)
+        self.threads = ThreadPoolExecutor(
+            at_once, thread_name_prefix="photosync-hashing", initializer=self._lower_priority
+        )
+
+    def _lower_priority(self) -> None:
+        # Niceness is per thread on Linux, and threads started from this one (argon2's lanes)
+        # inherit it. Elsewhere setpriority would apply to the whole process: left alone.
+        if sys.platform == "linux" and self.niceness:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.niceness)
+
+    def run(self, work: Callable[[], T]) -> T:
+        with self.bound.slot():
+            return self.threads.submit(work).result()
+
+
+_hashing = _Hashing(DEFAULT_AT_ONCE, DEFAULT_NICENESS)
+
+
+def configure(at_once: int, niceness: int) -> None:
+    """Apply the settings (PHOTOSYNC_HASHING_AT_ONCE, PHOTOSYNC_HASHING_NICENESS) to this
+    process's hashing; a hash already running finishes on the threads it started on."""
+    global _hashing
+    if (at_once, niceness) != (_hashing.at_once, _hashing.niceness):
+        old, _hashing = _hashing, _Hashing(at_once, niceness)
+        old.threads.shutdown(wait=False)
 
 
 def hashing_full() -> bool:
     """Whether a password check asked for now would be refused with HashingBusy: lets the
     token endpoint refuse a flood before it spends a thread and a database read on it."""
-    return _bound.full()
+    return _hashing.bound.full()
 
 
 def _bounded(work: Callable[[], T]) -> T:
-    with _bound.slot():
-        return work()
+    return _hashing.run(work)
 
 
 def hash_password(password: str) -> str:
