@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # --- serving in production (HTTPS, metrics, logs) -------------------------------------
     # Strict-Transport-Security max-age (seconds) on answers given over HTTPS (0: no header).
     hsts_max_age: int = Field(default=31_536_000, ge=0)
+    # Seconds an idle keep-alive connection stays open. Longer than any client's or proxy's
+    # own idle expiry (httpx 5 s, AWS ALB 60 s), else the server may close a connection just
+    # as the client sends on it, which the client sees as an error (uvicorn's default: 5 s).
+    keep_alive_seconds: int = Field(default=75, ge=1, le=3600)
     # "json": one JSON object per log line (with the request id); "text": for a terminal.
     log_format: Literal["text", "json"] = "text"
     # GET /metrics answers a request carrying this bearer token (empty: none does) ...
