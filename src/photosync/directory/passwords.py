@@ -102,11 +102,11 @@ _hashing = _Hashing(DEFAULT_AT_ONCE, DEFAULT_NICENESS)
 
 def configure(at_once: int, niceness: int) -> None:
     """Apply the settings (PHOTOSYNC_HASHING_AT_ONCE, PHOTOSYNC_HASHING_NICENESS) to this
-    process's hashing; a hash already running finishes on the threads it started on."""
+    process's hashing (once per process in practice: every service is built from the same
+    settings). A hash admitted before a change finishes on the threads it was admitted to."""
     global _hashing
     if (at_once, niceness) != (_hashing.at_once, _hashing.niceness):
-        old, _hashing = _hashing, _Hashing(at_once, niceness)
-        old.threads.shutdown(wait=False)
+        _hashing = _Hashing(at_once, niceness)
 
 
 def hashing_full() -> bool:
