@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from photosync.context import Context
 from photosync.directory import passwords
@@ -58,15 +59,43 @@ def test_the_settings_say_how_many_hash_at_once_and_at_what_cpu_priority(
         DirectoryService(Context.from_settings(settings))
         stored = passwords.hash_password("a long enough password")
         assert passwords.verify_password(stored, "a long enough password")
-        hashing = [t for t in threading.enumerate() if t.name.startswith("photosync-hashing")]
-        assert 1 <= len(hashing) <= 2
-        # Linux: the hashing threads (and argon2's lanes, started from them) yield to the
-        # event loop; the thread that asked did not change its own priority.
-        for thread in hashing:
-            assert thread.native_id is not None
-            assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == 7
+        # Linux: a check runs on a hashing thread at that niceness, never on the caller's
+        # thread, whose own priority is left alone.
+        ran_on = passwords._bounded(
+            lambda: (
+                threading.current_thread().name,
+                os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
+            )
+        )
+        assert ran_on[0].startswith("photosync-hashing") and ran_on[1] == 7, ran_on
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
         # Two run, eight wait: the eleventh is refused.
         assert passwords._hashing.bound._admitted._value == 10  # type: ignore[attr-defined]
     finally:
         passwords.configure(passwords.DEFAULT_AT_ONCE, passwords.DEFAULT_NICENESS)
+
+
+@pytest.mark.parametrize(
+    "hasher",
+    [PasswordHasher(), PasswordHasher(time_cost=1, memory_cost=1024, parallelism=3)],
+    ids=["argon2-cffi's defaults", "other parameters"],
+)
+def test_a_check_on_one_thread_agrees_with_argon2s_own(hasher: PasswordHasher) -> None:
+    # The check computes the hash's lanes on one thread: every stored hash, whatever its
+    # parameters, still matches its password and nothing else.
+    stored = hasher.hash("a long enough password")
+    assert hasher.verify(stored, "a long enough password")
+    assert passwords.verify_password(stored, "a long enough password")
+    assert not passwords.verify_password(stored, "a long enough passwore")
+    assert not passwords.verify_password(stored, "")
+    assert not passwords.verify_password(None, "photosync-dummy-password")  # the dummy's own
+    assert not passwords.verify_password("", "photosync-dummy-password")
+    salt, digest = stored.split("$")[-2:]
+    for broken in (
+        "not a hash",
+        stored[:-4],  # a shorter digest
+        stored.replace(salt, salt[::-1]),
+        stored.replace(digest, "!" * len(digest)),
+        stored.replace("$argon2id$", "$argon2x$"),
+    ):
+        assert not passwords.verify_password(broken, "a long enough password"), broken

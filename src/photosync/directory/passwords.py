@@ -10,14 +10,18 @@ and photo reads queued behind them for threads and cores. So:
   to four times as many more wait their turn, and any beyond that are refused at once with
   ``HashingBusy`` (the token endpoint's 429, the sign-in page's 503) rather than holding a
   server thread while they wait;
-- those threads, and the lane threads argon2 starts from them, run at a lower CPU priority
-  (``niceness``, a setting): measured with bench/bench_signin_flood.py, the event loop that
-  answers photo reads otherwise waited for a core behind argon2's lanes (on 2 cores, 60% of
-  its time runnable but not running) and photo GETs' p99 rose ×26 with no refusal at all.
+- each check computes its four lanes on its own thread (``_matches``), not on a thread per
+  lane, so that it takes one core, not all of them; and those threads run at a lower CPU
+  priority (``niceness``, a setting). Measured with bench/bench_signin_flood.py, the event
+  loop that answers photo reads otherwise waited for a core behind argon2's lanes (on 2
+  cores, 60% of its time runnable but not running) and photo GETs' p99 rose ×26 with no
+  refusal at all.
 """
 
 from __future__ import annotations
 
+import base64
+import hmac
 import os
 import sys
 import threading
@@ -26,8 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2 import PasswordHasher, extract_parameters
+from argon2.exceptions import InvalidHashError
+from argon2.low_level import core, ffi
 
 T = TypeVar("T")
 
@@ -126,14 +131,52 @@ def hash_password(password: str) -> str:
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches ``stored_hash`` (always False for None, at the same cost).
     Raises HashingBusy when too many checks are running and waiting already."""
+    return _bounded(lambda: _matches(stored_hash or _DUMMY_HASH, password)) and bool(stored_hash)
 
-    def check() -> bool:
-        try:
-            return _hasher.verify(stored_hash or _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
-            return False
 
-    return _bounded(check) and stored_hash is not None
+def _matches(stored_hash: str, password: str) -> bool:
+    """argon2's check of ``password`` against an encoded hash (``$argon2id$v=19$m=…,t=…,p=…$
+    salt$hash``), computed on one thread: the hash's lanes (its ``p``, 4) stay what they are,
+    so every stored hash still matches, but one check takes one core, not every core (what
+    argon2-cffi's verify does, with a thread per lane). Anything malformed: no match."""
+    try:
+        params = extract_parameters(stored_hash)
+        salt, digest = (_unb64(part) for part in stored_hash.split("$")[-2:])
+    except (InvalidHashError, ValueError):
+        return False
+    secret = password.encode()
+    out = ffi.new("uint8_t[]", len(digest))
+    context = ffi.new(
+        "argon2_context *",
+        {
+            "out": out,
+            "outlen": len(digest),
+            "pwd": ffi.new("uint8_t[]", secret),
+            "pwdlen": len(secret),
+            "salt": ffi.new("uint8_t[]", salt),
+            "saltlen": len(salt),
+            "secret": ffi.NULL,
+            "secretlen": 0,
+            "ad": ffi.NULL,
+            "adlen": 0,
+            "t_cost": params.time_cost,
+            "m_cost": params.memory_cost,
+            "lanes": params.parallelism,
+            "threads": 1,
+            "version": params.version,
+            "allocate_cbk": ffi.NULL,
+            "free_cbk": ffi.NULL,
+            "flags": 0,
+        },
+    )
+    if core(context, params.type.value) != 0:
+        return False
+    return hmac.compare_digest(bytes(ffi.buffer(out, len(digest))), digest)
+
+
+def _unb64(text: str) -> bytes:
+    # PHC strings carry base64 without padding.
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
 # The minimum policy for a password photosync is given (users add, set-password, a users
