@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # Password and secret hashes (argon2id, 64 MiB each) run at once (empty: one per two
     # cores), and the CPU niceness of the threads that run them (photosync.directory.passwords).
     hashing_at_once: int | None = Field(default=None, ge=1, le=64)
-    hashing_niceness: int = Field(default=10, ge=0, le=19)
+    hashing_niceness: int = Field(default=0, ge=0, le=19)
 
     max_upload_bytes: int = 4 * 1024 * 1024
     max_pixels: int = 50_000_000

@@ -11,11 +11,11 @@ and photo reads queued behind them for threads and cores. So:
   ``HashingBusy`` (the token endpoint's 429, the sign-in page's 503) rather than holding a
   server thread while they wait;
 - each check computes its four lanes on its own thread (``_matches``), not on a thread per
-  lane, so that it takes one core, not all of them; and those threads run at a lower CPU
-  priority (``niceness``, a setting). Measured with bench/bench_signin_flood.py, the event
-  loop that answers photo reads otherwise waited for a core behind argon2's lanes (on 2
-  cores, 60% of its time runnable but not running) and photo GETs' p99 rose ×26 with no
-  refusal at all.
+  lane, so that it takes one core, not all of them: measured with bench/bench_signin_flood.py,
+  the event loop that answers photo reads otherwise waited for a core behind argon2's lanes
+  (on 2 cores, 60% of its time runnable but not running) and photo GETs' p99 rose ×26 with no
+  refusal at all. Those threads may also run at a lower CPU priority (``niceness``, a
+  setting; 0 by default, see DEFAULT_NICENESS).
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ _DUMMY_HASH = _hasher.hash("photosync-dummy-password")
 # Half the cores: one argon2id check runs its 4 lanes on threads of its own, so two at once
 # already fill a 2-core machine, and the event loop answering photo reads needs a core too.
 DEFAULT_AT_ONCE = max(1, (os.cpu_count() or 1) // 2)
-# 10: when the event loop wants a core, argon2 gets a tenth of what it gets (CFS weights 110
-# against 1024), yet on an idle machine hashing still has every core. 19 starves sign-ins on
-# a busy server; 0 turns it off.
-DEFAULT_NICENESS = 10
+# 0: the server's own. A sign-in checks its password inside its write transaction (the lock-out
+# count is read and written with it), so on SQLite a lower-priority check holds the write lock
+# longer on a busy machine: bench_load at a load average of 12 then had two sign-ins wait out
+# SQLite's 30 s lock timeout (500). 10 gives argon2 a tenth of a core the event loop wants.
+DEFAULT_NICENESS = 0
 WAITING_PER_SLOT = 4
 
 
