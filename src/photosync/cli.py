@@ -231,6 +231,7 @@ def serve(
         http=NoDelayH11Protocol,
         # Request line and headers: over this h11 answers 431 before the app is called.
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        timeout_keep_alive=settings.keep_alive_seconds,
         # uvicorn loads them with ssl.SSLContext.load_cert_chain: a bad file fails at start.
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     token_audience: str = "api://photosync"
     token_lifetime_seconds: int = 3600
     session_lifetime_seconds: int = 8 * 3600
+    # Password and secret hashes (argon2id, 64 MiB each) run at once (empty: one per two
+    # cores), and the CPU niceness of the threads that run them (photosync.directory.passwords).
+    hashing_at_once: int | None = Field(default=None, ge=1, le=64)
+    hashing_niceness: int = Field(default=0, ge=0, le=19)
 
     max_upload_bytes: int = 4 * 1024 * 1024
     max_pixels: int = 50_000_000
@@ -84,6 +88,10 @@ class Settings(BaseSettings):
     # --- serving in production (HTTPS, metrics, logs) -------------------------------------
     # Strict-Transport-Security max-age (seconds) on answers given over HTTPS (0: no header).
     hsts_max_age: int = Field(default=31_536_000, ge=0)
+    # Seconds an idle keep-alive connection stays open. Longer than any client's or proxy's
+    # own idle expiry (httpx 5 s, AWS ALB 60 s), else the server may close a connection just
+    # as the client sends on it, which the client sees as an error (uvicorn's default: 5 s).
+    keep_alive_seconds: int = Field(default=75, ge=1, le=3600)
     # "json": one JSON object per log line (with the request id); "text": for a terminal.
     log_format: Literal["text", "json"] = "text"
     # GET /metrics answers a request carrying this bearer token (empty: none does) ...
@@ -199,7 +207,12 @@ class Settings(BaseSettings):
     m365_max_retries: int = Field(default=6, ge=0, le=20)
 
     @field_validator(
-        "api_rate_limit", "api_max_concurrent", "m365_certificate", "m365_ca_bundle", mode="before"
+        "api_rate_limit",
+        "api_max_concurrent",
+        "hashing_at_once",
+        "m365_certificate",
+        "m365_ca_bundle",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:

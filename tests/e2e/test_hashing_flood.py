@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from photosync.directory.passwords import HASHING_AT_ONCE
+from photosync.directory.passwords import DEFAULT_AT_ONCE
 from tests.conftest import LiveServer
 
 pytestmark = [pytest.mark.slow]
@@ -73,4 +73,4 @@ def test_a_flood_of_client_credentials_stays_within_memory(live_server: LiveServ
     # At most one argon2 buffer per core at once: the peak is the baseline and those buffers,
     # give or take (measured: 131 -> 264 MiB on 2 cores). Unbounded, 40 threads held 40
     # buffers at once: 2.5 GB.
-    assert peak / (baseline + HASHING_AT_ONCE * ARGON2_MIB) < 1.5, (baseline, peak)
+    assert peak / (baseline + DEFAULT_AT_ONCE * ARGON2_MIB) < 1.5, (baseline, peak)

@@ -1,5 +1,6 @@
 """Fuzzing from our own /openapi.json (schemathesis), signed in as an admin: no operation answers
-5xx, and every answer has a documented status, content type and body shape."""
+5xx, every answer has a documented status, content type and body shape, and a request the
+document calls valid is accepted (enums for sizes, patterns for operation calls)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,25 @@ from photosync.imaging.testimages import photo_jpeg
 from photosync.services import build_services
 from tests.conftest import bearer, make_settings
 
-# Left out: "a request the schema allows is accepted". Our parameters are typed as strings where
-# the API takes a few words (a size S/M/L, an operation name, a form-encoded body); refusing
-# the rest with 400 and a sentence is the behaviour wanted, and the other checks hold it to
-# its documented statuses and shapes.
+# The operations a schema cannot describe, for which "a request the schema allows is accepted"
+# is left out (the other checks still hold them to their documented statuses and shapes):
+NOT_DESCRIBABLE = {
+    # The body is a photo: no schema says "bytes that decode to an image"; anything else is
+    # refused with 400 ErrorInvalidImage, as Graph refuses it.
+    "PUT /v1.0/me/photo/$value",
+    "PATCH /v1.0/me/photo/$value",
+    "PUT /v1.0/users/{user}/photo/$value",
+    "PATCH /v1.0/users/{user}/photo/$value",
+    # Files/add: a photo's bytes again. The POST of PeopleManager also carries the writes:
+    # SetMyProfilePicture (a photo) and SetSingleValueProfileProperty (whose valid values
+    # depend on the property named). Its GET (the reads) is checked.
+    "POST /_api/web/{call}",
+    "POST /_api/SP.UserProfiles.PeopleManager/{operation}",
+    # OAuth2 (RFC 6749 section 5.2) answers a wrong password, scope or grant with 400: what
+    # makes a token request valid is a secret no schema knows.
+    "POST /oauth2/v2.0/token",
+    "POST /{tenant}/oauth2/v2.0/token",
+}
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile-fuzz")]
 
 # A modest number per operation: about 40 operations, a few seconds in all.
@@ -47,20 +63,22 @@ def test_no_operation_fails_or_answers_off_its_documentation(
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app_for(services))
     failures: dict[str, str] = {}
-    operations = 0
+    labels: set[str] = set()
     for result in schema.get_all_operations():
         operation = result.ok()
-        operations += 1
+        labels.add(operation.label)
 
         @given(case=operation.as_strategy())
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
         def fuzz(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=auth, excluded_checks=[positive_data_acceptance])
+            left_out = [positive_data_acceptance] if case.operation.label in NOT_DESCRIBABLE else []
+            case.call_and_validate(headers=auth, excluded_checks=left_out)
 
         try:
             fuzz()
         except (Exception, BaseExceptionGroup) as failure:  # every operation's, then one report
             failures[operation.label] = str(failure)[:1500]
     ctx.db.dispose()
-    assert operations >= 30  # every route is in the document
+    assert len(labels) >= 30  # every route is in the document
+    assert labels >= NOT_DESCRIBABLE  # each left out by its name in the document
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())

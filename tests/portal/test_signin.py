@@ -7,8 +7,10 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
+from photosync.directory import passwords
 from photosync.directory.auth import SESSION_COOKIE, unsign_session_id
 from photosync.directory.interfaces import UserInfo
+from photosync.directory.passwords import HashingBusy
 from photosync.directory.services import SignInFailed
 from photosync.services import Services
 from tests.conftest import PASSWORD, TEST_KEY, MovableClock
@@ -196,3 +198,22 @@ def test_a_forged_session_cookie_is_ignored(
     client.cookies.set(SESSION_COOKIE, "00000000-0000-0000-0000-000000000000.forged")
     r = client.get("/", follow_redirects=False)
     assert r.status_code == 303
+
+
+def test_with_every_hashing_place_taken_sign_in_asks_to_come_back(
+    client: TestClient, alice: UserInfo
+) -> None:
+    admitted = passwords._hashing.bound._admitted  # running and waiting checks
+    taken = 0
+    while admitted.acquire(blocking=False):  # as a flood of checks would
+        taken += 1
+    try:
+        r = sign_in(client, alice.upn)
+    finally:
+        for _ in range(taken):
+            admitted.release()
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == str(HashingBusy.retry_after)
+    assert alert(r.text) == HashingBusy.message
+    assert SESSION_COOKIE not in client.cookies
+    assert sign_in(client, alice.upn).status_code == 303  # the places given back

@@ -1,26 +1,38 @@
-"""Password and secret hashing (argon2id), bounded in how many run at once.
+"""Password and secret hashing (argon2id), bounded in how many run at once and kept off the
+cores that answer photo reads.
 
-Each argon2id hash or check takes 64 MiB and its cores for ~50 ms (argon2-cffi's defaults, the
-RFC 9106 second recommendation). Unbounded, a flood of sign-ins or client-credential requests
-ran one per server thread at once: 40 × 64 MiB, a server of 1.1 GB, and photo reads queued
-behind them for threads and cores. So at most ``HASHING_AT_ONCE`` (one per two cores) run at once;
-up to ``HASHING_WAITING`` more wait their turn, and any beyond that are refused at once with
-``HashingBusy`` (the token endpoint's 429, the sign-in page's 503) rather than holding a
-server thread while they wait.
+Each argon2id hash or check takes 64 MiB and ~150 ms of CPU on four lane threads of its own
+(argon2-cffi's defaults, the RFC 9106 second recommendation). Unbounded, a flood of sign-ins or
+client-credential requests ran one per server thread at once: 40 × 64 MiB, a server of 1.1 GB,
+and photo reads queued behind them for threads and cores. So:
+
+- at most ``at_once`` (a setting; one per two cores) run at once, on threads of their own; up
+  to four times as many more wait their turn, and any beyond that are refused at once with
+  ``HashingBusy`` (the token endpoint's 429, the sign-in page's 503) rather than holding a
+  server thread while they wait;
+- each check computes its four lanes on its own thread (``_matches``), not on a thread per
+  lane, so that it takes one core, not all of them: measured with bench/bench_signin_flood.py,
+  the event loop that answers photo reads otherwise waited for a core behind argon2's lanes
+  (on 2 cores, 60% of its time runnable but not running) and photo GETs' p99 rose ×26 with no
+  refusal at all. Those threads may also run at a lower CPU priority (``niceness``, a
+  setting; 0 by default, see DEFAULT_NICENESS).
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from argon2.low_level import ARGON2_VERSION
+from argon2 import PasswordHasher, extract_parameters
+from argon2.exceptions import InvalidHashError
+from argon2.low_level import ARGON2_VERSION, core, ffi
 
 T = TypeVar("T")
 
@@ -44,8 +56,13 @@ _DUMMY_HASH = (
 
 # Half the cores: one argon2id check runs its 4 lanes on threads of its own, so two at once
 # already fill a 2-core machine, and the event loop answering photo reads needs a core too.
-HASHING_AT_ONCE = max(1, (os.cpu_count() or 1) // 2)
-HASHING_WAITING = 4 * HASHING_AT_ONCE
+DEFAULT_AT_ONCE = max(1, (os.cpu_count() or 1) // 2)
+# 0: the server's own. A sign-in checks its password inside its write transaction (the lock-out
+# count is read and written with it), so on SQLite a lower-priority check holds the write lock
+# longer on a busy machine: bench_load at a load average of 12 then had two sign-ins wait out
+# SQLite's 30 s lock timeout (500). 10 gives argon2 a tenth of a core the event loop wants.
+DEFAULT_NICENESS = 0
+WAITING_PER_SLOT = 4
 
 
 class HashingBusy(Exception):
@@ -53,6 +70,8 @@ class HashingBusy(Exception):
 
     message = "Too many sign-ins at once; try again in a moment."
     retry_after = 1
+    # Seconds the token endpoint holds a refusal before answering it (see its route).
+    pause = 0.5
 
 
 class _Bound:
@@ -77,18 +96,47 @@ class _Bound:
             self._admitted.release()
 
 
-_bound = _Bound(HASHING_AT_ONCE, HASHING_WAITING)
+class _Hashing:
+    """The bound and the threads that hash, at a lower CPU priority."""
+
+    def __init__(self, at_once: int, niceness: int) -> None:
+        self.at_once, self.niceness = at_once, niceness
+        self.bound = _Bound(at_once, WAITING_PER_SLOT * at_once)
+        self.threads = ThreadPoolExecutor(
+            at_once, thread_name_prefix="photosync-hashing", initializer=self._lower_priority
+        )
+
+    def _lower_priority(self) -> None:
+        # Niceness is per thread on Linux, and threads started from this one (argon2's lanes)
+        # inherit it. Elsewhere setpriority would apply to the whole process: left alone.
+        if sys.platform == "linux" and self.niceness:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.niceness)
+
+    def run(self, work: Callable[[], T]) -> T:
+        with self.bound.slot():
+            return self.threads.submit(work).result()
+
+
+_hashing = _Hashing(DEFAULT_AT_ONCE, DEFAULT_NICENESS)
+
+
+def configure(at_once: int, niceness: int) -> None:
+    """Apply the settings (PHOTOSYNC_HASHING_AT_ONCE, PHOTOSYNC_HASHING_NICENESS) to this
+    process's hashing (once per process in practice: every service is built from the same
+    settings). A hash admitted before a change finishes on the threads it was admitted to."""
+    global _hashing
+    if (at_once, niceness) != (_hashing.at_once, _hashing.niceness):
+        _hashing = _Hashing(at_once, niceness)
 
 
 def hashing_full() -> bool:
     """Whether a password check asked for now would be refused with HashingBusy: lets the
     token endpoint refuse a flood before it spends a thread and a database read on it."""
-    return _bound.full()
+    return _hashing.bound.full()
 
 
 def _bounded(work: Callable[[], T]) -> T:
-    with _bound.slot():
-        return work()
+    return _hashing.run(work)
 
 
 def hash_password(password: str) -> str:
@@ -98,14 +146,52 @@ def hash_password(password: str) -> str:
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches ``stored_hash`` (always False for None, at the same cost).
     Raises HashingBusy when too many checks are running and waiting already."""
+    return _bounded(lambda: _matches(stored_hash or _DUMMY_HASH, password)) and bool(stored_hash)
 
-    def check() -> bool:
-        try:
-            return _hasher.verify(stored_hash or _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
-            return False
 
-    return _bounded(check) and stored_hash is not None
+def _matches(stored_hash: str, password: str) -> bool:
+    """argon2's check of ``password`` against an encoded hash (``$argon2id$v=19$m=…,t=…,p=…$
+    salt$hash``), computed on one thread: the hash's lanes (its ``p``, 4) stay what they are,
+    so every stored hash still matches, but one check takes one core, not every core (what
+    argon2-cffi's verify does, with a thread per lane). Anything malformed: no match."""
+    try:
+        params = extract_parameters(stored_hash)
+        salt, digest = (_unb64(part) for part in stored_hash.split("$")[-2:])
+    except (InvalidHashError, ValueError):
+        return False
+    secret = password.encode()
+    out = ffi.new("uint8_t[]", len(digest))
+    context = ffi.new(
+        "argon2_context *",
+        {
+            "out": out,
+            "outlen": len(digest),
+            "pwd": ffi.new("uint8_t[]", secret),
+            "pwdlen": len(secret),
+            "salt": ffi.new("uint8_t[]", salt),
+            "saltlen": len(salt),
+            "secret": ffi.NULL,
+            "secretlen": 0,
+            "ad": ffi.NULL,
+            "adlen": 0,
+            "t_cost": params.time_cost,
+            "m_cost": params.memory_cost,
+            "lanes": params.parallelism,
+            "threads": 1,
+            "version": params.version,
+            "allocate_cbk": ffi.NULL,
+            "free_cbk": ffi.NULL,
+            "flags": 0,
+        },
+    )
+    if core(context, params.type.value) != 0:
+        return False
+    return hmac.compare_digest(bytes(ffi.buffer(out, len(digest))), digest)
+
+
+def _unb64(text: str) -> bytes:
+    # PHC strings carry base64 without padding.
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
 # The minimum policy for a password photosync is given (users add, set-password, a users

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from photosync import audit
 from photosync.chunks import chunked
 from photosync.context import Context
-from photosync.directory import addresses, importing, lockout
+from photosync.directory import addresses, importing, lockout, passwords
 from photosync.directory.access import may_sign_in
 from photosync.directory.assertions import (
     AssertionVerifier,
@@ -171,6 +171,9 @@ class DirectoryService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         settings = ctx.settings
+        passwords.configure(
+            settings.hashing_at_once or passwords.DEFAULT_AT_ONCE, settings.hashing_niceness
+        )
         self.tokens = TokenIssuer(
             key=settings.signing_key,
             issuer=settings.token_issuer,

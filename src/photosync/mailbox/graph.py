@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
@@ -258,8 +258,14 @@ async def list_photos(request: Request) -> Response:
     return await memory_first(_read_list, request)
 
 
+# The sizes Graph names (``240x240``): any other is "no image" (404), never a 400.
+SIZE_SCHEMA: dict[str, Any] = {"type": "string", "enum": [f"{s}x{s}" for s in GRAPH_SIZES]}
+
+
 @_on_both("/photos/{size}", ["GET"])
-async def get_photo_size(request: Request, size: str) -> Response:
+async def get_photo_size(
+    request: Request, size: Annotated[str, Path(json_schema_extra=SIZE_SCHEMA)]
+) -> Response:
     """Metadata of one size, e.g. ``240x240``."""
     return await memory_first(_read_metadata, request)
 
@@ -327,7 +333,8 @@ def _image_routes() -> list[PlainRoute]:
 
 def _image_operation(owner: str, path: str) -> dict[str, Any]:
     def parameter(name: str, where: str) -> dict[str, Any]:
-        return {"name": name, "in": where, "required": where == "path", "schema": {}}
+        schema = SIZE_SCHEMA if name == "size" else {"type": "string"}
+        return {"name": name, "in": where, "required": where == "path", "schema": schema}
 
     parameters = [parameter("v", "query")]
     parameters += [

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from photosync.directory.passwords import HashingBusy
+from photosync.directory.passwords import HashingBusy, hashing_full
 from photosync.directory.services import DirectoryService, SignInFailed
 from photosync.portal.rendering import render
 from photosync.portal.viewer import (
@@ -69,7 +71,7 @@ def signin_form(request: Request, viewer: OptionalViewer, next: str = "") -> Res
 
 
 @router.post("/signin")
-def signin_submit(
+async def signin_submit(
     request: Request,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -78,6 +80,25 @@ def signin_submit(
 ) -> Response:
     target = safe_next(next_path)
     username = username.strip()[:320]
+    try:
+        if hashing_full():
+            raise HashingBusy  # refused before a thread or a database read is spent on it
+        return await run_in_threadpool(_sign_in, request, username, password, csrf_token, target)
+    except HashingBusy:
+        # Held before it is answered, on this coroutine, as the token endpoint holds its 429:
+        # a client that ignores Retry-After must not take the event loop from photo reads.
+        await asyncio.sleep(HashingBusy.pause)
+        page = _signin_page(
+            request, next_path=target, username=username, error=HashingBusy.message, status=503
+        )
+        page.headers["Retry-After"] = str(HashingBusy.retry_after)
+        return page
+
+
+def _sign_in(
+    request: Request, username: str, password: str, csrf_token: str, target: str
+) -> Response:
+    """The form's answer (HashingBusy: too many checks at once, answered by the caller)."""
     if not signin_token_ok(request, csrf_token):
         return _signin_page(
             request, next_path=target, username=username, error=FORM_EXPIRED, status=403
@@ -93,12 +114,6 @@ def signin_submit(
         return _signin_page(
             request, next_path=target, username=username, error=SignInFailed.message, status=400
         )
-    except HashingBusy:
-        page = _signin_page(
-            request, next_path=target, username=username, error=HashingBusy.message, status=503
-        )
-        page.headers["Retry-After"] = str(HashingBusy.retry_after)
-        return page
     old = session_id_from(request)
     if old is not None:
         directory.end_session(old)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Path as FastApiPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
@@ -160,8 +161,23 @@ def odata_code(status: int = 400) -> str:
 # --- PeopleManager -------------------------------------------------------------------------
 
 
-# One route per method: a route of two methods has one operation id for both in /openapi.json.
+# The reads a GET makes, as /openapi.json documents them (the route itself also takes
+# ``accountName=@v`` aliases; an unknown name is 404, a write by GET 405, no account 400).
+READ_CALLS = r"^(GetMyProperties|GetPropertiesFor\(accountName='([^']|'')+'\))$"
+
+
 @router.get(PEOPLE_MANAGER)
+async def people_manager_read(
+    operation: Annotated[str, FastApiPath(json_schema_extra={"pattern": READ_CALLS})],
+    request: Request,
+    principal: CurrentPrincipal,
+    sites: Sites,
+) -> Response:
+    """GetMyProperties, GetPropertiesFor."""
+    return await people_manager(operation, request, principal, sites)
+
+
+# One route per method: a route of two methods has one operation id for both in /openapi.json.
 @router.post(PEOPLE_MANAGER)
 @router.api_route(PEOPLE_MANAGER.lower(), methods=["GET", "POST"], include_in_schema=False)
 async def people_manager(
@@ -306,7 +322,15 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             "tags": ["sites"],
             "summary": "A person's picture (S 48, M 72, L 300 px) or the placeholder",
             "parameters": [
-                {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    # Missing: S; any other size is refused with 400.
+                    "schema": {"type": "string", "enum": ["S", "M", "L"]}
+                    if name == "size"
+                    else {"type": "string"},
+                }
                 for name in ("size", "accountname", "username", "t")
             ],
             "responses": {
