@@ -4,7 +4,10 @@ the change made by the CLI (a third process), no waiting in between (docs/operat
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from photosync.context import Context
+from photosync.services import build_services
 from tests.conftest import (
     PASSWORD,
     LiveServer,
     bearer,
+    make_settings,
     start_server,
     stop_server,
     truncate_all,
@@ -101,22 +107,48 @@ def assert_refused(servers: list[LiveServer], who: Person) -> None:
         assert page.headers["location"].startswith("/signin")
 
 
+def warm_while(servers: list[LiveServer], who: Person, running: subprocess.Popen[str]) -> None:
+    """Keep every server's caches of ``who`` hot until ``running`` (the CLI) has exited: the
+    request after it then meets entries younger than FRESHNESS_SECONDS."""
+    while running.poll() is None:
+        assert_let_in(servers, who)
+
+
 def test_disable_and_revoke_sessions_refuse_the_next_request_on_every_server(
     servers: list[LiveServer],
 ) -> None:
     alice = person(servers, "alice@example.org")
     bob = person(servers, "bob@example.org")
 
-    r = servers[0].cli("users", "disable", alice.upn)
-    assert r.returncode == 0, r.stderr
+    # The CLI, a process of its own, while the servers keep answering Alice from memory.
+    disable = subprocess.Popen(
+        [sys.executable, "-m", "photosync", "users", "disable", alice.upn],
+        env=servers[0].env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with contextlib.suppress(AssertionError):  # refused from the commit on: that is the point
+        warm_while(servers, alice, disable)
+    _, err = disable.communicate(timeout=120)
+    assert disable.returncode == 0, err
     # The request right after the command returned: no sleep, no retry.
     assert_refused(servers, alice)
     assert_let_in(servers, bob)  # only Alice is affected
 
+    # The same service call `photosync users revoke-sessions` makes, from this test's process
+    # (another process for both servers), a few milliseconds after both served Bob from
+    # memory: without the shared generation they would let him in for up to 2 s more.
+    other = Context.from_settings(make_settings(servers[0].data_dir, ""))
+    try:
+        assert_let_in(servers, bob)
+        assert build_services(other).directory.revoke_sessions(bob.upn) == 3
+        assert_refused(servers, bob)  # the token's session and the two browsers'
+    finally:
+        other.db.dispose()
     r = servers[1].cli("users", "revoke-sessions", bob.upn)
     assert r.returncode == 0, r.stderr
-    assert "revoked 3 sign-in session(s)" in r.stdout  # the token's and the two browsers'
-    assert_refused(servers, bob)
+    assert "revoked 0 sign-in session(s)" in r.stdout
 
     # Bob signs in again and is let in; Alice, enabled again, too (with new sessions).
     assert servers[0].cli("users", "enable", alice.upn).returncode == 0
