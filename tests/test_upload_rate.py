@@ -13,9 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from photosync.audit import AuditEvent
+from photosync.context import Context
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.ratelimit import UploadRate, parse_rate
-from photosync.services import Services
+from photosync.directory.services import UploadsThrottled
+from photosync.services import Services, build_services
 from photosync.settings import Settings, SettingsError, load_settings
 from tests.conftest import MovableClock, bearer, make_settings
 from tests.mailbox.conftest import jpeg
@@ -190,3 +192,28 @@ def test_portal_form_over_the_limit_says_so_on_the_page(
     assert 'name="photo"' in r.text  # the upload form is still there
     assert services.mailbox.preview_photo(erin.id) == before
     assert len(throttled(services, erin.id)) == 1
+
+
+def test_the_count_is_shared_by_every_process(
+    client: TestClient,
+    services: Services,
+    make_user: Callable[..., UserInfo],
+    user_token: Callable[[str], str],
+    clock: MovableClock,
+) -> None:
+    """Counted in the database: an upload through another server process spends the same
+    allowance (here that process's service, the one function every route calls)."""
+    frank = make_user("frank@example.org")
+    auth = {**bearer(user_token(frank.upn)), "Content-Type": "image/jpeg"}
+    assert client.put(PHOTO, content=jpeg(200, 200), headers=auth).status_code == 200
+    # A second process's services on the same data, at the same (test) time.
+    other_ctx = Context.from_settings(services.ctx.settings, clock=clock)
+    try:
+        other = build_services(other_ctx)
+        other.directory.count_upload(frank.id, actor=frank.upn)
+        with pytest.raises(UploadsThrottled) as refused:
+            other.directory.count_upload(frank.id, actor=frank.upn)
+    finally:
+        other_ctx.db.dispose()
+    assert refused.value.retry_after == 30
+    assert_refused(client.put(PHOTO, content=jpeg(200, 200), headers=auth), 30)
