@@ -228,6 +228,9 @@ def main() -> int:
             "PHOTOSYNC_DATA_DIR": str(data),
             "PHOTOSYNC_SECRET_KEY": KEY,
             "PHOTOSYNC_LOG_LEVEL": "warning",
+            # The uploaders are scripts uploading in a loop, which the per-person upload rate
+            # exists to stop; this bench measures serving, so the limit is off.
+            "PHOTOSYNC_UPLOAD_RATE_LIMIT": "off",
             "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src"),
         }
         server = subprocess.Popen(

@@ -171,7 +171,14 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     return f"sqlite:///{path}"
 
 
+# Tests upload many photos for one person within seconds (hostile corpora, races, crash
+# trials); the default "10/minute" would refuse them. A high limit keeps the limiter's path
+# (a counted row per upload) in every test; tests/test_upload_rate.py sets a small one.
+TEST_UPLOAD_RATE = "100000/minute"
+
+
 def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:
+    overrides.setdefault("upload_rate_limit", TEST_UPLOAD_RATE)
     return Settings(data_dir=data_dir, database_url=database_url, secret_key=TEST_KEY, **overrides)
 
 
@@ -347,6 +354,7 @@ def start_server(
         "PHOTOSYNC_DATA_DIR": str(data_dir),
         "PHOTOSYNC_SECRET_KEY": TEST_KEY,
         "PHOTOSYNC_LOG_LEVEL": "warning",
+        "PHOTOSYNC_UPLOAD_RATE_LIMIT": TEST_UPLOAD_RATE,
         **(env_extra or {}),
     }
     if tls is not None:

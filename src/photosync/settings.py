@@ -10,11 +10,14 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from photosync.directory.ratelimit import UploadRate
 
 ENV_PREFIX = "PHOTOSYNC_"
 # When sites checks the mailbox for a new photo (photosync.sync.policy and sync.tasks):
@@ -188,6 +191,26 @@ class Settings(BaseSettings):
     # Microsoft answers. Empty (the default): no limit, at no cost.
     api_rate_limit: float | None = Field(default=None, gt=0)
     api_max_concurrent: int | None = Field(default=None, ge=1)
+    # Photo uploads per person over HTTP (Graph PUT/PATCH, SetMyProfilePicture, Files/add, the
+    # portal's form), counted in the database across processes: "10/minute", "30/hour",
+    # "5/10second", or "off". Over it: 429 with Retry-After (photosync.directory.ratelimit).
+    upload_rate_limit: str = "10/minute"
+
+    @field_validator("upload_rate_limit")
+    @classmethod
+    def _valid_upload_rate(cls, value: str) -> str:
+        from photosync.directory.ratelimit import parse_rate
+
+        parse_rate(value)
+        return value.strip()
+
+    @cached_property
+    def upload_rate(self) -> UploadRate | None:
+        """``upload_rate_limit`` parsed (None: no limit)."""
+        from photosync.directory.ratelimit import parse_rate
+
+        return parse_rate(self.upload_rate_limit)
+
     # The tenant the m365 source and targets talk to (photosync.m365). Authority: the login
     # host, Graph: the Graph host, MySite: the My Site host (https://contoso-my.sharepoint.com),
     # Admin: the SharePoint admin site (https://contoso-admin.sharepoint.com).

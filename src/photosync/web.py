@@ -509,7 +509,10 @@ ERROR_STATUSES = {
     # method.
     405: "The path names a route that does not take this method",
     413: "The body is larger than this route takes",
-    429: "Too many requests (PHOTOSYNC_API_RATE_LIMIT); see Retry-After",
+    429: (
+        "Too many requests (PHOTOSYNC_API_RATE_LIMIT, or PHOTOSYNC_UPLOAD_RATE_LIMIT for photo "
+        "uploads); see Retry-After"
+    ),
 }
 UPLOAD_ERRORS = {415: "Not an image this route takes, or the wrong Content-Type"}
 _ERROR_BODY = {

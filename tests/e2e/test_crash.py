@@ -47,6 +47,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from photosync.context import Context
+from photosync.directory.generation import FILE_NAME as GENERATION_FILE
 from photosync.imaging import GRAPH_SIZES
 from photosync.imaging.testimages import photo_jpeg
 from photosync.mailbox.models import MailboxPhoto, PhotoRendition, PhotoVersion
@@ -423,7 +424,8 @@ def check_collected(services: Services, data: Path) -> None:
         if path.is_file() and path.name not in referenced:
             stray.append(path.relative_to(data))
     assert not stray, f"left in the blob folder after gc: {stray}"
-    allowed = {"blobs", "photosync.db", "photosync.db-wal", "photosync.db-shm"}
+    # identity.generation: the counter every process maps (directory.generation), not a leftover.
+    allowed = {"blobs", "photosync.db", "photosync.db-wal", "photosync.db-shm", GENERATION_FILE}
     extra = sorted(p.name for p in data.iterdir() if p.name not in allowed)
     assert not extra, f"left in the data folder: {extra}"
 

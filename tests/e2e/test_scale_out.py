@@ -36,6 +36,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from photosync.context import Context
+from photosync.directory.generation import FILE_NAME as GENERATION_FILE
 from photosync.imaging.testimages import photo_jpeg
 from photosync.mailbox.models import PhotoRendition
 from photosync.services import build_services
@@ -155,7 +156,9 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def files_under(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()]
+    """Files in a data folder besides the identity generation (eight bytes each process on the
+    host maps; ``directory.generation``): no photo bytes, no database."""
+    return [p for p in folder.rglob("*") if p.is_file() and p.name != GENERATION_FILE]
 
 
 def decodes(data: bytes) -> tuple[int, int]:

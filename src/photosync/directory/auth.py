@@ -12,11 +12,12 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from photosync.directory.access import Principal, may_sign_in
 from photosync.directory.cookies import sign_session_id as sign_session_id
 from photosync.directory.cookies import unsign_session_id
-from photosync.directory.services import DirectoryService
+from photosync.directory.services import DirectoryService, UploadsThrottled
 from photosync.directory.tokens import DELEGATED_SCOPES, InvalidToken, TokenClaims
 from photosync.ttlcache import NotInMemory
 from photosync.web import ApiError, memory_first, service
@@ -142,6 +143,23 @@ def caller_key(request: Request, directory: DirectoryService) -> str | None:
     if cookie:
         return f"cookie:{cookie}"
     return f"address:{request.client.host if request.client else ''}"
+
+
+async def count_upload(request: Request, principal: Principal) -> None:
+    """The upload rate limit at the HTTP edge, for every route a person uploads a photo with
+    (Graph's photo PUT and PATCH, SetMyProfilePicture, Files/add, the portal's form): called
+    after the caller is authorised and before the photo is read, so a refused upload costs
+    neither the body nor a decode. Over the limit: 429 with Retry-After, in the answering API's
+    error shape (the portal turns it into a message on its page). Apps are not counted."""
+    directory = service(request, DirectoryService)
+    if principal.user is None or directory.ctx.settings.upload_rate is None:
+        return
+    try:
+        await run_in_threadpool(directory.count_upload, principal.user.id, actor=principal.actor)
+    except UploadsThrottled as exc:
+        raise ApiError(
+            429, "TooManyRequests", exc.message, {"Retry-After": str(exc.retry_after)}
+        ) from None
 
 
 def require(principal: Principal | None) -> Principal:

@@ -229,6 +229,19 @@ def users_enable(env: Env, upn: str) -> None:
     click.echo(f"enabled {user.upn}")
 
 
+@users.command("revoke-sessions")
+@click.argument("upn")
+@pass_env
+def users_revoke_sessions(env: Env, upn: str) -> None:
+    """Sign UPN out everywhere: their portal sessions and the tokens those sessions issued stop
+    working at their next request, on every server process. They may sign in again."""
+    try:
+        ended = env.services().directory.revoke_sessions(upn, actor=ACTOR)
+    except DirectoryError as exc:
+        raise fail(str(exc)) from exc
+    click.echo(f"revoked {ended} sign-in session(s) of {upn}")
+
+
 @users.command("set-admin")
 @click.argument("upn")
 @click.option("--no", "take_away", is_flag=True, help="Take the admin role away instead.")

@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from photosync.directory.access import Principal
-from photosync.directory.auth import authenticate, require
+from photosync.directory.auth import authenticate, count_upload, require
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.imaging import GRAPH_SIZES, ImageRejected
@@ -290,6 +290,7 @@ async def put_photo_value(request: Request) -> Response:
     # Authorise before reading a byte of the body: a refused caller must not cost 4 MB.
     principal, user = await memory_first(_writable, request)
     check_upload_content_type(request.headers.get("content-type"))
+    await count_upload(request, principal)
     data = await read_limited_body(request, service(request, Settings).max_upload_bytes)
     with _graph_errors():
         # Decoding and resizing are CPU work: in the thread pool, never on the event loop.

@@ -22,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
+from photosync.directory.auth import count_upload
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import DirectoryService
 from photosync.imaging import CropBox, ImageRejected
@@ -275,6 +276,14 @@ async def upload_preview(request: Request, viewer: RequiredViewer) -> Response:
             return await run_in_threadpool(
                 _photo_page, request, viewer, subject, error=NO_FILE, status=400
             )
+        try:
+            await count_upload(request, viewer.principal)
+        except ApiError as exc:  # over the upload rate: said on the page, nothing stored
+            page = await run_in_threadpool(
+                _photo_page, request, viewer, subject, error=exc.message, status=exc.status
+            )
+            page.headers.update(exc.headers)
+            return page
         # One byte past the limit is enough for the mailbox to say "too big".
         data = await upload.read(limit + 1)
         fields = [form.get(name) for name in ("left", "top", "side")]

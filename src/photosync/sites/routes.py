@@ -26,7 +26,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from photosync.directory.access import Principal
-from photosync.directory.auth import CurrentPrincipal, DigestPrincipal, authenticate, require
+from photosync.directory.auth import (
+    CurrentPrincipal,
+    DigestPrincipal,
+    authenticate,
+    count_upload,
+    require,
+)
 from photosync.directory.services import DirectoryService
 from photosync.sites import odata
 from photosync.sites.errors import BadRequest, SitesError
@@ -192,6 +198,8 @@ async def people_manager(
         name, args = odata.parse_call(operation, dict(request.query_params))
     except ValueError as exc:
         raise ApiError(400, odata_code(), str(exc)) from exc
+    if request.method == "POST" and name == "setmyprofilepicture":
+        await count_upload(request, principal)
     body = await request.body() if request.method == "POST" else b""
     try:
         return await run_in_threadpool(
@@ -273,6 +281,7 @@ async def web_call(
     if args.get("overwrite", "false").lower() != "true":
         # Every thumbnail exists once per user; replacing it is the only add that makes sense.
         raise ApiError(400, odata_code(), "Files/add into Profile Pictures needs overwrite=true.")
+    await count_upload(request, principal)
     body = await request.body()
     try:
         entry = await run_in_threadpool(
