@@ -98,3 +98,17 @@ class SignInSource(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UploadAllowance(Base):
+    """A person's photo upload rate (``directory.ratelimit``): when their allowance is full
+    again if they upload nothing more, and how many uploads were refused in a row since their
+    last accepted one (the first refusal of a run is audited, not every one of a script)."""
+
+    __tablename__ = "upload_allowances"
+
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    full_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refused_in_a_row: Mapped[int] = mapped_column(Integer, default=0)

@@ -4,11 +4,8 @@ every host sharing the database) counts the same uploads.
 The limit (``PHOTOSYNC_UPLOAD_RATE_LIMIT``, "10/minute" by default) is a rate with a burst of
 its size: ten uploads at once pass, then one every six seconds. It is kept with the generic cell
 rate algorithm (GCRA), which needs one moment per person (the "theoretical arrival time": when
-the person's allowance is full again) instead of a log of uploads, and so one row, updated in
-the same short transaction that decides. That row lives in ``sign_in_sources`` (the table of
-counted attempts, keyed ``upload|<user id>``) so that no migration is needed; its columns there
-mean: ``last_failure_at`` the arrival time, ``failures`` the uploads refused in a row (the first
-refusal of a run is audited, not every one of a looping script).
+the person's allowance is full again) instead of a log of uploads, and so one row per person
+(``upload_allowances``), updated in the same short transaction that decides.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from photosync.directory.models import SignInSource
+from photosync.directory.models import UploadAllowance
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?")
@@ -62,10 +59,6 @@ def parse_rate(text: str) -> UploadRate | None:
     return UploadRate(int(match.group(1)), many * _UNITS[match.group(3)])
 
 
-def key(user_id: str) -> str:
-    return f"upload|{user_id}"
-
-
 @dataclass(frozen=True)
 class Refusal:
     """An upload over the rate: when the person may upload again, and whether it is the first
@@ -80,17 +73,17 @@ def take(session: Session, user_id: str, now: datetime, rate: UploadRate) -> Ref
 
     Run in a write transaction: the row is locked (PostgreSQL) or the database is (SQLite), so
     two uploads at once by one person are counted one after the other."""
-    row = session.get(SignInSource, key(user_id), with_for_update=True)
+    row = session.get(UploadAllowance, user_id, with_for_update=True)
     if row is None:
-        row = SignInSource(key=key(user_id), user_id=user_id, failures=0, last_failure_at=now)
+        row = UploadAllowance(user_id=user_id, full_at=now, refused_in_a_row=0)
         session.add(row)
     # When the allowance is full again if nothing else happens; never in the past.
-    arrival = max(row.last_failure_at, now)
+    arrival = max(row.full_at, now)
     burst = timedelta(seconds=rate.seconds) - rate.interval
     if arrival - now > burst:
-        row.failures += 1
+        row.refused_in_a_row += 1
         wait = (arrival - now - burst).total_seconds()
-        return Refusal(retry_after=max(1, math.ceil(wait)), first=row.failures == 1)
-    row.last_failure_at = arrival + rate.interval
-    row.failures = 0
+        return Refusal(retry_after=max(1, math.ceil(wait)), first=row.refused_in_a_row == 1)
+    row.full_at = arrival + rate.interval
+    row.refused_in_a_row = 0
     return None
