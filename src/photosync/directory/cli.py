@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
@@ -31,6 +32,16 @@ class Needs(Protocol):
 
 
 Env: TypeAlias = CommandEnv[Needs]
+
+
+@contextmanager
+def directory_refusals() -> Iterator[None]:
+    """What the directory refuses (no such user, a value it does not take) ends the command
+    with the directory's own sentence and exit status 1."""
+    try:
+        yield
+    except DirectoryError as exc:
+        raise fail(str(exc)) from exc
 
 
 @click.group()
@@ -85,12 +96,10 @@ def users_add(
     """Add a user. Without --password the account cannot sign in until one is set."""
     env.settings  # noqa: B018  (a bad setting stops the command before a password is asked)
     password = read_password() if (with_password or password_stdin) else None
-    try:
+    with directory_refusals():
         user = env.services().directory.add_user(
             upn, name, password=password, is_admin=admin, has_mailbox=not no_mailbox, actor=ACTOR
         )
-    except DirectoryError as exc:
-        raise fail(str(exc)) from exc
     click.echo(f"added {user.upn} (id {user.id}){' as admin' if user.is_admin else ''}")
     if password is None:
         click.echo(
@@ -197,10 +206,8 @@ def users_set_password(env: Env, upn: str) -> None:
     input. At least 12 characters, and not one of the most common passwords."""
     env.settings  # noqa: B018  (a bad setting stops the command before a password is asked)
     password = read_password()
-    try:
+    with directory_refusals():
         env.services().directory.set_password(upn, password, actor=ACTOR)
-    except DirectoryError as exc:
-        raise fail(str(exc)) from exc
     click.echo(f"password set for {upn}")
 
 
@@ -210,10 +217,8 @@ def users_set_password(env: Env, upn: str) -> None:
 def users_disable(env: Env, upn: str) -> None:
     """Disable UPN: no sign-in, their tokens and sessions stop working, their photo is no
     longer shown to others. Nothing is deleted (see `users enable`, `users remove`)."""
-    try:
+    with directory_refusals():
         user = env.services().directory.set_disabled(upn, True, actor=ACTOR)
-    except DirectoryError as exc:
-        raise fail(str(exc)) from exc
     click.echo(f"disabled {user.upn}: they cannot sign in and their photo is hidden")
 
 
@@ -222,10 +227,8 @@ def users_disable(env: Env, upn: str) -> None:
 @pass_env
 def users_enable(env: Env, upn: str) -> None:
     """Enable a disabled user again (they sign in anew)."""
-    try:
+    with directory_refusals():
         user = env.services().directory.set_disabled(upn, False, actor=ACTOR)
-    except DirectoryError as exc:
-        raise fail(str(exc)) from exc
     click.echo(f"enabled {user.upn}")
 
 
@@ -235,10 +238,8 @@ def users_enable(env: Env, upn: str) -> None:
 def users_revoke_sessions(env: Env, upn: str) -> None:
     """Sign UPN out everywhere: their portal sessions and the tokens those sessions issued stop
     working at their next request, on every server process. They may sign in again."""
-    try:
+    with directory_refusals():
         ended = env.services().directory.revoke_sessions(upn, actor=ACTOR)
-    except DirectoryError as exc:
-        raise fail(str(exc)) from exc
     click.echo(f"revoked {ended} sign-in session(s) of {upn}")
 
 
@@ -248,10 +249,8 @@ def users_revoke_sessions(env: Env, upn: str) -> None:
 @pass_env
 def users_set_admin(env: Env, upn: str, take_away: bool) -> None:
     """Give UPN the admin role (or take it away with --no)."""
-    try:
+    with directory_refusals():
         user = env.services().directory.set_admin(upn, not take_away, actor=ACTOR)
-    except DirectoryError as exc:
-        raise fail(str(exc)) from exc
     click.echo(f"{user.upn} is {'now' if user.is_admin else 'no longer'} an admin")
 
 
@@ -268,10 +267,8 @@ def users_remove(env: Env, upn: str, yes: bool) -> None:
         raise fail(f"no user {upn}")
     if not yes:
         click.confirm(f"Remove {user.upn} and all their photos for good?", abort=True)
-    try:
+    with directory_refusals():
         directory.remove_user(user.id, actor=ACTOR)
-    except DirectoryError as exc:
-        raise fail(str(exc)) from exc
     click.echo(f"removed {user.upn}; `photosync gc` deletes their photo files")
 
 
@@ -281,10 +278,8 @@ def users_remove(env: Env, upn: str, yes: bool) -> None:
 @pass_env
 def users_set_thumbnail(env: Env, upn: str, file: Path) -> None:
     """Set the directory's small thumbnailPhoto (a JPEG of at most 100 KB). Sites never reads it."""
-    try:
+    with directory_refusals():
         env.services().directory.set_thumbnail(upn, file.read_bytes(), actor="cli")
-    except DirectoryError as exc:
-        raise fail(str(exc)) from exc
     click.echo(f"thumbnailPhoto set for {upn} ({file.stat().st_size:,} bytes)")
 
 
@@ -371,10 +366,8 @@ def apps_list(env: Env, as_json: bool) -> None:
 @pass_env
 def apps_revoke(env: Env, client_id: str) -> None:
     """Revoke an app for good: no new token, and its tokens stop working at once."""
-    try:
+    with directory_refusals():
         app = env.services().directory.revoke_app(client_id, actor=ACTOR)
-    except DirectoryError as exc:
-        raise fail(str(exc)) from exc
     click.echo(f"revoked {app.client_id} ({app.name})")
 
 
@@ -384,9 +377,7 @@ def apps_revoke(env: Env, client_id: str) -> None:
 def apps_rotate_secret(env: Env, client_id: str) -> None:
     """A new client secret, printed once; the old one stops working at once (tokens already
     issued run until they expire: revoke the app to stop them)."""
-    try:
+    with directory_refusals():
         app, secret = env.services().directory.rotate_secret(client_id, actor=ACTOR)
-    except DirectoryError as exc:
-        raise fail(str(exc)) from exc
     click.echo(f"client_id: {app.client_id}")
     click.echo(f"client_secret: {secret}")
