@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
@@ -54,6 +55,12 @@ USER_CHANGED = "user.changed"
 # Rows of a users file written per transaction: large enough that 10,000 rows take a few
 # commits, small enough that the write lock is never held for long.
 IMPORT_BATCH = 1000
+
+
+class _LockedOut(Enum):
+    """``_hash_to_check``'s answer for a source locked out: no password is checked."""
+
+    SOURCE = "locked out"
 
 
 class DirectoryError(ValueError):
@@ -593,6 +600,18 @@ class DirectoryService:
         now = self.ctx.clock()
         where = audit.origin.get()
         address = (where.address if where else None) or ""
+        # The password is checked before the write transaction, never inside it: a check takes
+        # ~150 ms of a core (more while it waits for a hashing slot), and on SQLite the write
+        # transaction holds the database's one write lock, which every upload, sync and other
+        # sign-in would wait for. The transaction then counts and audits what was found.
+        checked = self._hash_to_check(upn, address, known_device, now)
+        found = None if isinstance(checked, _LockedOut) else verify_password(checked, password)
+
+        def check(stored: str | None) -> bool:
+            if found is not None and stored == checked:
+                return found
+            return verify_password(stored, password)  # the account changed meanwhile (rare)
+
         ok = False
         with self.ctx.db.write_session() as session:
             conn = session.connection()
@@ -614,7 +633,7 @@ class DirectoryService:
                     locked_until=by_address.isoformat(),
                 )
             elif user is None or user.password_hash is None:
-                verify_password(None, password)  # same cost as a real check
+                check(None)  # same cost as a real check
                 audit.record(
                     conn,
                     actor=actor,
@@ -624,7 +643,7 @@ class DirectoryService:
                 )
                 self._count_address_failure(session, address, actor, now)
             elif not may_sign_in(_info(user)):
-                verify_password(None, password)  # same cost as a real check
+                check(None)  # same cost as a real check
                 audit.record(
                     conn,
                     actor=user.upn,
@@ -643,7 +662,7 @@ class DirectoryService:
                     locked_until=lock.isoformat(),
                 )
             else:
-                ok = verify_password(user.password_hash, password)
+                ok = check(user.password_hash)
                 if ok and familiar:
                     user.failed_sign_ins = 0
                     user.locked_until = None
@@ -656,6 +675,23 @@ class DirectoryService:
         if not ok or info is None:
             raise SignInFailed
         return info
+
+    def _hash_to_check(
+        self, upn: str, address: str, known_device: str | None, now: datetime
+    ) -> str | _LockedOut | None:
+        """What ``authenticate`` will check the password against, read without a write lock:
+        the user's hash, None for the same-cost dummy (no such user, no password, disabled), or
+        _LockedOut when the source is locked out (a locked source's tries cost no hash)."""
+        with self.ctx.db.session() as session:
+            user = _find(session, upn)
+            familiar = user is not None and known_device == user.id
+            if not familiar and lockout.locked_until(session, lockout.address_key(address), now):
+                return _LockedOut.SOURCE
+            if user is None or user.password_hash is None or not may_sign_in(_info(user)):
+                return None
+            if self._source_lock(session, user, address, familiar, now) is not None:
+                return _LockedOut.SOURCE
+            return user.password_hash
 
     def _source_lock(
         self, session: Session, user: User, address: str, familiar: bool, now: datetime
