@@ -90,6 +90,8 @@ class Recorder:
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: list[str] = []
         self.deferred: dict[str, int] = defaultdict(int)
+        # Shed (429/503 + Retry-After) as the run ended: the client would have asked again.
+        self.cut_off: dict[str, int] = defaultdict(int)
         self.stopping = False
 
     async def call(
@@ -112,7 +114,10 @@ class Recorder:
             # a well-behaved client waits and asks again, as Microsoft's clients do. The wait
             # counts in the request's latency; how often it happened is reported.
             retry_after = r.headers.get("retry-after", "")
-            if r.status_code in (429, 503) and retry_after.isdigit() and not self.stopping:
+            if r.status_code in (429, 503) and retry_after.isdigit():
+                if self.stopping:  # the run is over: not a failure, a retry it will not make
+                    self.cut_off[kind] += 1
+                    return None
                 self.deferred[kind] += 1
                 await asyncio.sleep(int(retry_after))
                 continue
@@ -282,6 +287,8 @@ def report(rec: Recorder, elapsed: float, memory_start: float, memory_end: float
     print(f"\nerrors: {len(rec.errors)} {verdict(not rec.errors)}")
     for kind, count in sorted(rec.deferred.items()):
         print(f"  {kind}: {count} answers of 429/503 + Retry-After, waited and retried")
+    for kind, count in sorted(rec.cut_off.items()):
+        print(f"  {kind}: {count} answers of 429/503 + Retry-After as the run ended (not retried)")
     for error, count in sorted({e: rec.errors.count(e) for e in rec.errors}.items()):
         print(f"  {count} x {error}")
     grew = memory_end - memory_start
