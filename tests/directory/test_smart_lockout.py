@@ -3,6 +3,7 @@ familiar browser, and every lock-out is in the audit log."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -11,12 +12,12 @@ from sqlalchemy import select
 
 from photosync import audit
 from photosync.audit import Origin
-from photosync.directory import lockout
+from photosync.directory import lockout, passwords
 from photosync.directory.interfaces import UserInfo
 from photosync.directory.services import SignInFailed
 from photosync.services import Services
 from photosync.web import Root
-from tests.conftest import PASSWORD, MovableClock
+from tests.conftest import PASSWORD, MovableClock, eventually
 from tests.portal.conftest import sign_in
 
 GUESSER = "203.0.113.9"
@@ -131,3 +132,34 @@ def test_the_owner_s_browser_signs_in_while_a_stranger_s_is_locked_out(
             assert sign_in(stranger, owner.upn, "wrong guess").status_code == 400
         assert sign_in(stranger, owner.upn).status_code == 400
         assert sign_in(browser, owner.upn).status_code == 303
+
+
+def test_a_sign_in_waiting_for_its_password_check_holds_no_write_lock(
+    services: Services, make_user: Callable[..., UserInfo]
+) -> None:
+    # Every hashing slot taken (as a flood would): a sign-in waits for one. Meanwhile another
+    # writer must get through: on SQLite a sign-in that checked inside its write transaction
+    # held the one write lock for its whole wait, and this write would have timed out.
+    ann = make_user("ann@example.org")
+    bound = passwords._hashing.bound
+    slots, admitted = bound._slots, bound._admitted
+    taken = 0
+    while slots.acquire(blocking=False):
+        taken += 1
+    outcome: list[object] = []
+    signing_in = threading.Thread(
+        target=lambda: outcome.append(attempt(services, ann.upn, PASSWORD, "192.0.2.7"))
+    )
+    waiting = admitted._value
+    try:
+        signing_in.start()
+        assert eventually(lambda: admitted._value == waiting - 1)  # admitted, waiting for a slot
+        services.directory.set_admin(ann.upn, True, actor="test")  # a write, meanwhile
+        assert signing_in.is_alive()  # still waiting for a slot: the write did not wait for it
+    finally:
+        for _ in range(taken):
+            slots.release()
+        signing_in.join(timeout=60)
+    assert outcome == [True]
+    user = services.directory.get_user(ann.upn)
+    assert user is not None and user.is_admin

@@ -57,10 +57,9 @@ _DUMMY_HASH = (
 # Half the cores: one argon2id check runs its 4 lanes on threads of its own, so two at once
 # already fill a 2-core machine, and the event loop answering photo reads needs a core too.
 DEFAULT_AT_ONCE = max(1, (os.cpu_count() or 1) // 2)
-# 0: the server's own. A sign-in checks its password inside its write transaction (the lock-out
-# count is read and written with it), so on SQLite a lower-priority check holds the write lock
-# longer on a busy machine: bench_load at a load average of 12 then had two sign-ins wait out
-# SQLite's 30 s lock timeout (500). 10 gives argon2 a tenth of a core the event loop wants.
+# 0: the server's own (10 gives argon2 a tenth of a core the event loop wants). A niced check
+# takes longer on a busy machine, and so does the sign-in waiting for it; it holds no database
+# lock meanwhile (DirectoryService.authenticate checks before its write transaction).
 DEFAULT_NICENESS = 0
 WAITING_PER_SLOT = 4
 
