@@ -22,6 +22,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -47,9 +48,19 @@ class Instruments:
     uploads: Counter
 
 
-@cache
+_MAKING = threading.Lock()
+
+
 def instruments() -> Instruments:
-    """This process's counters, made on first use (see the module's note on the import)."""
+    """This process's counters, made on first use (see the module's note on the import), once:
+    prometheus_client refuses a second registration, and two first uploads at once (threads of
+    a server or of a bulk import) would each have made them."""
+    with _MAKING:
+        return _instruments()
+
+
+@cache
+def _instruments() -> Instruments:
     from prometheus_client import Counter, Histogram
 
     return Instruments(
