@@ -111,3 +111,26 @@ def test_a_check_on_one_thread_agrees_with_argon2s_own(hasher: PasswordHasher) -
         stored.replace("$argon2id$", "$argon2x$"),
     ):
         assert not passwords.verify_password(broken, "a long enough password"), broken
+
+
+def test_a_check_is_right_while_other_threads_allocate() -> None:
+    # A server's other threads allocate all the time. The check's buffers must stay its own
+    # until argon2 has read them: made inline in the context, cffi freed them at once, and with
+    # another thread allocating, the check read someone else's bytes and refused a right
+    # password (396 times in 400 here).
+    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=3)
+    stored = hasher.hash("a long enough password")
+    stop = threading.Event()
+
+    def allocate() -> None:
+        while not stop.is_set():
+            [bytearray(n) for n in (16, 22, 32, 48, 600, 2000)]
+
+    other = threading.Thread(target=allocate)
+    other.start()
+    try:
+        refused = sum(not passwords._matches(stored, "a long enough password") for _ in range(200))
+    finally:
+        stop.set()
+        other.join()
+    assert refused == 0

@@ -159,15 +159,20 @@ def _matches(stored_hash: str, password: str) -> bool:
     except (InvalidHashError, ValueError):
         return False
     secret = password.encode()
+    # Each buffer named here, alive until ``core`` returns: the context holds bare pointers, and
+    # cffi frees a buffer made inline as soon as the context is built (a check then read freed
+    # memory and, now and then, refused a right password).
     out = ffi.new("uint8_t[]", len(digest))
+    pwd = ffi.new("uint8_t[]", secret)
+    salt_buffer = ffi.new("uint8_t[]", salt)
     context = ffi.new(
         "argon2_context *",
         {
             "out": out,
             "outlen": len(digest),
-            "pwd": ffi.new("uint8_t[]", secret),
+            "pwd": pwd,
             "pwdlen": len(secret),
-            "salt": ffi.new("uint8_t[]", salt),
+            "salt": salt_buffer,
             "saltlen": len(salt),
             "secret": ffi.NULL,
             "secretlen": 0,
