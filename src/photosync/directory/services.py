@@ -58,9 +58,31 @@ IMPORT_BATCH = 1000
 
 
 class _LockedOut(Enum):
-    """``_hash_to_check``'s answer for a source locked out: no password is checked."""
+    """``_Standing.hash_to_check`` for a source locked out: no password is checked."""
 
     SOURCE = "locked out"
+
+
+@dataclass(frozen=True)
+class _Standing:
+    """Where a sign-in stands before its password is checked (``DirectoryService._standing``)."""
+
+    user: User | None
+    familiar: bool  # from a browser this account signed in from before
+    # Why it is refused whatever the password: "address-locked", "unknown-user", "no-password",
+    # "disabled" or "locked"; None: the password decides.
+    refusal: str | None
+    locked_until: datetime | None = None
+
+    @property
+    def hash_to_check(self) -> str | _LockedOut | None:
+        """The user's hash; None for the same-cost dummy (no such user, no password, disabled);
+        _LockedOut when the source is locked out (a locked source's tries cost no hash)."""
+        if self.refusal in ("address-locked", "locked"):
+            return _LockedOut.SOURCE
+        if self.refusal is not None or self.user is None:
+            return None
+        return self.user.password_hash
 
 
 class DirectoryError(ValueError):
@@ -604,7 +626,8 @@ class DirectoryService:
         # ~150 ms of a core (more while it waits for a hashing slot), and on SQLite the write
         # transaction holds the database's one write lock, which every upload, sync and other
         # sign-in would wait for. The transaction then counts and audits what was found.
-        checked = self._hash_to_check(upn, address, known_device, now)
+        with self.ctx.db.session() as session:
+            checked = self._standing(session, upn, address, known_device, now).hash_to_check
         found = None if isinstance(checked, _LockedOut) else verify_password(checked, password)
 
         def check(stored: str | None) -> bool:
@@ -615,53 +638,44 @@ class DirectoryService:
         ok = False
         with self.ctx.db.write_session() as session:
             conn = session.connection()
-            user = _find(session, upn)
-            familiar = user is not None and known_device == user.id
+            standing = self._standing(session, upn, address, known_device, now)
+            user, familiar = standing.user, standing.familiar
             actor = user.upn if user is not None else upn.strip()[:320]
-            by_address = (
-                None
-                if familiar
-                else lockout.locked_until(session, lockout.address_key(address), now)
-            )
-            if by_address is not None:
+            subject = user.id if user is not None else None
+            if standing.refusal == "address-locked":
+                assert standing.locked_until is not None
                 audit.record(
                     conn,
                     actor=actor,
                     action="signin.failed",
-                    subject_user_id=user.id if user else None,
+                    subject_user_id=subject,
                     reason="address-locked",
-                    locked_until=by_address.isoformat(),
+                    locked_until=standing.locked_until.isoformat(),
                 )
-            elif user is None or user.password_hash is None:
-                check(None)  # same cost as a real check
+            elif standing.refusal == "locked":
+                assert standing.locked_until is not None
                 audit.record(
                     conn,
                     actor=actor,
                     action="signin.failed",
-                    subject_user_id=user.id if user else None,
-                    reason="unknown-user" if user is None else "no-password",
-                )
-                self._count_address_failure(session, address, actor, now)
-            elif not may_sign_in(_info(user)):
-                check(None)  # same cost as a real check
-                audit.record(
-                    conn,
-                    actor=user.upn,
-                    action="signin.failed",
-                    subject_user_id=user.id,
-                    reason="disabled",
-                )
-            elif (lock := self._source_lock(session, user, address, familiar, now)) is not None:
-                audit.record(
-                    conn,
-                    actor=user.upn,
-                    action="signin.failed",
-                    subject_user_id=user.id,
+                    subject_user_id=subject,
                     reason="locked",
                     familiar=familiar,
-                    locked_until=lock.isoformat(),
+                    locked_until=standing.locked_until.isoformat(),
                 )
+            elif standing.refusal is not None:  # unknown-user, no-password, disabled
+                check(None)  # same cost as a real check
+                audit.record(
+                    conn,
+                    actor=actor,
+                    action="signin.failed",
+                    subject_user_id=subject,
+                    reason=standing.refusal,
+                )
+                if standing.refusal != "disabled":
+                    self._count_address_failure(session, address, actor, now)
             else:
+                assert user is not None
                 ok = check(user.password_hash)
                 if ok and familiar:
                     user.failed_sign_ins = 0
@@ -676,22 +690,28 @@ class DirectoryService:
             raise SignInFailed
         return info
 
-    def _hash_to_check(
-        self, upn: str, address: str, known_device: str | None, now: datetime
-    ) -> str | _LockedOut | None:
-        """What ``authenticate`` will check the password against, read without a write lock:
-        the user's hash, None for the same-cost dummy (no such user, no password, disabled), or
-        _LockedOut when the source is locked out (a locked source's tries cost no hash)."""
-        with self.ctx.db.session() as session:
-            user = _find(session, upn)
-            familiar = user is not None and known_device == user.id
-            if not familiar and lockout.locked_until(session, lockout.address_key(address), now):
-                return _LockedOut.SOURCE
-            if user is None or user.password_hash is None or not may_sign_in(_info(user)):
-                return None
-            if self._source_lock(session, user, address, familiar, now) is not None:
-                return _LockedOut.SOURCE
-            return user.password_hash
+    def _standing(
+        self, session: Session, upn: str, address: str, known_device: str | None, now: datetime
+    ) -> _Standing:
+        """THE rules of a sign-in before its password is checked, in their order. Asked twice
+        by ``authenticate``: without a write lock, to know which hash to check, and again in
+        its write transaction, which counts and audits by what it says then."""
+        user = _find(session, upn)
+        familiar = user is not None and known_device == user.id
+        if not familiar:
+            by_address = lockout.locked_until(session, lockout.address_key(address), now)
+            if by_address is not None:
+                return _Standing(user, familiar, "address-locked", by_address)
+        if user is None:
+            return _Standing(None, familiar, "unknown-user")
+        if user.password_hash is None:
+            return _Standing(user, familiar, "no-password")
+        if not may_sign_in(_info(user)):
+            return _Standing(user, familiar, "disabled")
+        lock = self._source_lock(session, user, address, familiar, now)
+        if lock is not None:
+            return _Standing(user, familiar, "locked", lock)
+        return _Standing(user, familiar, None)
 
     def _source_lock(
         self, session: Session, user: User, address: str, familiar: bool, now: datetime
