@@ -32,11 +32,22 @@ class UploadRate:
     seconds: int
 
     def __str__(self) -> str:
+        """The setting's own form: "10/minute", "5/10second"."""
+        many, unit = self._period()
+        return f"{self.count}/{'' if many == 1 else many}{unit}"
+
+    @property
+    def period(self) -> str:
+        """The period in words: "minute", "10 seconds"."""
+        many, unit = self._period()
+        return unit if many == 1 else f"{many} {unit}s"
+
+    def _period(self) -> tuple[int, str]:
+        """The period in its largest whole unit: (how many, unit)."""
         for unit, size in reversed(_UNITS.items()):
             if self.seconds % size == 0:
-                many = self.seconds // size
-                return f"{self.count}/{'' if many == 1 else many}{unit}"
-        return f"{self.count}/{self.seconds}second"  # pragma: no cover - seconds is 1
+                return self.seconds // size, unit
+        raise AssertionError("every period is whole seconds")  # pragma: no cover
 
     @property
     def interval(self) -> timedelta:

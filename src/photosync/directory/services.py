@@ -96,16 +96,9 @@ class UploadsThrottled(Exception):
         self.retry_after = retry_after
         self.message = (
             f"Too many photo uploads in a short time: each person may upload {rate.count} "
-            f"per {_period(rate.seconds)}. Try again in {retry_after} seconds."
+            f"per {rate.period}. Try again in {retry_after} seconds."
         )
         super().__init__(self.message)
-
-
-def _period(seconds: int) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            return unit if seconds == size else f"{seconds // size} {unit}s"
-    return "second" if seconds == 1 else f"{seconds} seconds"
 
 
 class SignInFailed(Exception):
